@@ -1,0 +1,53 @@
+"""`Context`: libzmq's context with its options from the table (types in `_context.pyi`)."""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any
+
+import zmq
+
+from ._lifecycle import track_context
+from ._options import CONTEXT, apply_keywords, attach, keyword_table, options_for
+
+
+class Context:
+    """A ZeroMQ context: the I/O threads behind its sockets.
+
+    Sockets use the default context `zeromq.context` unless given
+    ``context=``. Each option is a keyword (``None`` leaves the default) and a
+    property; `max_sockets_limit` is read-only, `thread_priority` and
+    `thread_scheduling_policy` are write-only.
+
+    Raises:
+        TypeError: an unknown keyword or a value of the wrong type, naming it.
+        ValueError, ZMQError: a value out of range, naming the option.
+    """
+
+    __slots__ = ("_native", "_option_cache", "_sockets", "__weakref__")
+    _keywords = keyword_table("Context")
+
+    def __init__(self, **options: Any) -> None:
+        self._native: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+        self._option_cache: dict[str, object] = {}
+        self._sockets: weakref.WeakSet[Any] = weakref.WeakSet()
+        apply_keywords(
+            self, "Context", self._keywords, {k: v for k, v in options.items() if v is not None}
+        )
+        track_context(self)
+
+    def __repr__(self) -> str:
+        return f"<zeromq.Context sockets={len(self._sockets)}>"
+
+
+attach(Context, options_for(next(iter(CONTEXT))))
+
+_default: Context | None = None
+
+
+def default_context() -> Context:
+    """The context of sockets made without ``context=``."""
+    global _default
+    if _default is None:
+        _default = Context()
+    return _default

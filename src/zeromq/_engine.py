@@ -1,0 +1,417 @@
+"""The engine: non-blocking send and receive on a libzmq socket under asyncio.
+
+Every `send` and `receive` first tries the operation at once with
+`ZMQ_DONTWAIT`. Only when libzmq says EAGAIN does it wait, and then it waits
+for *readiness*, never for a message: the message is taken off the socket in
+the awaiting coroutine's own step, after the wait. That is what makes a
+cancelled `receive` lose nothing (see `Readable._receive_waiting`).
+
+Readiness comes from libzmq's `ZMQ_FD`, which is edge-triggered: it signals
+that the socket's state *changed*, and reading `ZMQ_EVENTS` (or any send or
+receive, which process the same command queue) consumes the signal. So after
+any operation while someone is waiting, `_poll()` re-reads `ZMQ_EVENTS`;
+otherwise a waiter could sleep until some unrelated later event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import weakref
+from collections.abc import Sequence
+from typing import Any, Union
+
+import zmq
+
+from ._errors import ZMQError, busy_error, closed_error, from_zmq, timeout_error
+
+_NOBLOCK = int(zmq.NOBLOCK)
+_SNDMORE = int(zmq.SNDMORE)
+_RCVMORE = int(zmq.RCVMORE)
+_EVENTS = int(zmq.EVENTS)
+_POLLIN = int(zmq.POLLIN)
+_POLLOUT = int(zmq.POLLOUT)
+_Again = zmq.Again
+_NativeError = zmq.ZMQError
+
+# How many operations may complete at once before `send`/`receive` yield to
+# the event loop. An `await` that does not suspend never lets other tasks
+# run, so a loop over a socket with a backlog would otherwise starve them.
+YIELD_EVERY = 256
+
+# Parts this large are handed to libzmq without a copy.
+_ZERO_COPY_MIN = 65536
+
+MessagePart = Union[bytes, bytearray, memoryview, str, int, float, None, Any]
+"""One part of a message: a buffer, a str (UTF-8), a number (its str()) or None."""
+Message = Union[MessagePart, Sequence[MessagePart]]
+"""A message: one part, or a list or tuple of parts."""
+
+# Engines with a pending wait. The loop holds a socket's reader callback only
+# weakly and asyncio holds tasks weakly, so without this a socket whose
+# receive is pending in an unreferenced task could be collected mid-wait.
+_WAITING: set[Engine] = set()
+
+
+def _on_readable(ref: weakref.ref[Engine]) -> None:
+    engine = ref()
+    if engine is not None:
+        engine._poll()
+
+
+def _part(part: object) -> object:
+    """Convert one message part to what pyzmq sends."""
+    cls = type(part)
+    if cls is bytes:
+        return part
+    if cls is str:
+        return part.encode()  # type: ignore[attr-defined]
+    if part is None:
+        return b""
+    if cls is bool:
+        raise TypeError("message part must be bytes, a buffer, str, int, float or None, not bool")
+    if cls is int or cls is float or isinstance(part, (int, float)):
+        return str(part).encode()
+    if isinstance(part, str):
+        return part.encode()
+    try:
+        view = memoryview(part)  # type: ignore[arg-type]
+    except TypeError:
+        raise TypeError(
+            "message part must be bytes, a buffer, str, int, float or None, "
+            f"not {cls.__name__}"
+        ) from None
+    if view.nbytes >= _ZERO_COPY_MIN:
+        return zmq.Frame(view, copy=False)
+    return view if view.c_contiguous else view.tobytes()
+
+
+def to_parts(message: object) -> list[object]:
+    """Convert a message (one part or a list/tuple of parts) to pyzmq parts."""
+    if type(message) is list or type(message) is tuple:
+        if not message:
+            raise ValueError("cannot send a message with no parts")
+        return [_part(p) for p in message]  # type: ignore[attr-defined]
+    return [_part(message)]
+
+
+class Engine:
+    """State and waiting shared by the sending and receiving halves."""
+
+    __slots__ = (
+        "_native",
+        "_fd",
+        "_loop",
+        "_closed",
+        "_budget",
+        "_receive_waiter",
+        "_send_waiter",
+        "_receive_busy",
+        "_send_busy",
+        "_receive_timeout",
+        "_send_timeout",
+        "_recv",
+        "_send",
+        "__weakref__",
+    )
+
+    _native: zmq.Socket[bytes]
+
+    def _init_engine(self, native: zmq.Socket[bytes]) -> None:
+        self._native = native
+        self._fd: int = native.get(zmq.FD)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
+        self._budget = YIELD_EVERY
+        self._receive_waiter: asyncio.Future[None] | None = None
+        self._send_waiter: asyncio.Future[None] | None = None
+        self._receive_busy = False
+        self._send_busy = False
+        self._receive_timeout = -1
+        self._send_timeout = -1
+        # Bound methods looked up once: the fast path pays no attribute lookups.
+        self._recv = native.recv
+        self._send = native.send
+
+    # -- readiness ---------------------------------------------------------
+
+    def _poll(self) -> None:
+        """Read ZMQ_EVENTS (consuming the fd's edge) and wake who can go on."""
+        try:
+            events = self._native.get(_EVENTS)
+        except _NativeError:
+            return  # closed: close() has woken the waiters
+        if events & _POLLIN:
+            waiter = self._receive_waiter
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+        if events & _POLLOUT:
+            waiter = self._send_waiter
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+
+    def _watch(self) -> asyncio.AbstractEventLoop:
+        """Make sure the running loop watches our fd; return that loop."""
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            old = self._loop
+            if old is not None and not old.is_closed():
+                if old.is_running():
+                    raise ZMQError(
+                        errno.EBUSY,
+                        "Socket is in use by another event loop; use each socket from one loop",
+                    )
+                old.remove_reader(self._fd)
+            loop.add_reader(self._fd, _on_readable, weakref.ref(self))
+            self._loop = loop
+        return loop
+
+    def _unwatch(self) -> None:
+        loop, self._loop = self._loop, None
+        if loop is not None and not loop.is_closed():
+            try:
+                loop.remove_reader(self._fd)
+            except (RuntimeError, ValueError, OSError):  # pragma: no cover - loop tearing down
+                pass
+
+    async def _wait(self, receiving: bool, deadline: float | None, what: str) -> None:
+        """Wait until the socket may be ready for one direction, or raise.
+
+        Returns after a readiness signal; the caller retries its operation and
+        may find it still not ready (another wake-up came first), in which case
+        it waits again.
+        """
+        loop = self._watch()
+        waiter: asyncio.Future[None] = loop.create_future()
+        if receiving:
+            self._receive_waiter = waiter
+        else:
+            self._send_waiter = waiter
+        timer = None
+        if deadline is not None:
+            timer = loop.call_at(deadline, _expire, waiter, what)
+        _WAITING.add(self)
+        try:
+            # The edge may have come and gone before we started waiting.
+            self._poll()
+            await waiter
+        finally:
+            if timer is not None:
+                timer.cancel()
+            if receiving:
+                self._receive_waiter = None
+            else:
+                self._send_waiter = None
+            if self._receive_waiter is None and self._send_waiter is None:
+                _WAITING.discard(self)
+
+    def _deadline(self, timeout: int, what: str) -> float | None:
+        if timeout < 0:
+            return None
+        if timeout == 0:
+            raise timeout_error(what)
+        return asyncio.get_running_loop().time() + timeout / 1000
+
+    def _error(self, exc: zmq.ZMQError, what: str) -> ZMQError:
+        if self._closed:
+            return closed_error()
+        return from_zmq(exc, what)
+
+    def _close_engine(self) -> None:
+        self._closed = True
+        self._unwatch()
+        for waiter in (self._receive_waiter, self._send_waiter):
+            if waiter is not None and not waiter.done():
+                waiter.set_exception(closed_error())
+        _WAITING.discard(self)
+
+
+def _expire(waiter: asyncio.Future[None], what: str) -> None:
+    if not waiter.done():
+        waiter.set_exception(timeout_error(what))
+
+
+class Readable(Engine):
+    """The receiving half: `receive()` and `async for`."""
+
+    __slots__ = ()
+
+    async def receive(self) -> list[bytes]:
+        """Receive the next message, as a list of its parts.
+
+        Completes at once when a message is queued; otherwise waits without
+        blocking the event loop, for at most `receive_timeout` milliseconds.
+        Cancelling a pending `receive()` loses no message: it is either
+        returned or stays queued for the next `receive()`.
+
+        Raises:
+            ZMQError: code ``EAGAIN`` (also a ``TimeoutError``) when
+                `receive_timeout` expires; ``EBUSY`` when another `receive()`
+                is pending; ``ENOTSOCK`` when the socket is or gets closed;
+                ``EFSM`` when the socket's pattern does not allow a receive now.
+        """
+        if self._receive_busy:
+            raise busy_error("receive")
+        self._budget -= 1
+        if self._budget > 0:
+            # Fast path: one non-blocking recv, no future, no loop round trip.
+            try:
+                part = self._recv(_NOBLOCK)
+            except _Again:
+                pass
+            except _NativeError as exc:
+                raise self._error(exc, "Cannot receive") from None
+            else:
+                if self._native.get(_RCVMORE):
+                    return self._receive_rest(part)
+                if self._send_waiter is not None:
+                    self._poll()
+                return [part]
+        return await self._receive_waiting()
+
+    def _receive_rest(self, first: bytes) -> list[bytes]:
+        parts = [first]
+        recv, get = self._recv, self._native.get
+        # libzmq delivers a multipart message atomically: the rest is there.
+        while True:
+            parts.append(recv(_NOBLOCK))
+            if not get(_RCVMORE):
+                break
+        if self._send_waiter is not None:
+            self._poll()
+        return parts
+
+    async def _receive_waiting(self) -> list[bytes]:
+        self._receive_busy = True
+        try:
+            if self._budget <= 0:
+                self._budget = YIELD_EVERY
+                # Yield before taking a message, so a cancellation here loses nothing.
+                await asyncio.sleep(0)
+            deadline: float | None = None
+            first = True
+            while True:
+                # Take the message in this coroutine's own step: if the task is
+                # cancelled while waiting, nothing has been taken off the socket.
+                try:
+                    part = self._recv(_NOBLOCK)
+                except _Again:
+                    pass
+                except _NativeError as exc:
+                    raise self._error(exc, "Cannot receive") from None
+                else:
+                    if self._native.get(_RCVMORE):
+                        return self._receive_rest(part)
+                    if self._send_waiter is not None:
+                        self._poll()
+                    return [part]
+                if self._closed:
+                    raise closed_error()
+                if first:
+                    deadline = self._deadline(self._receive_timeout, "receive")
+                    first = False
+                await self._wait(True, deadline, "receive")
+        finally:
+            self._receive_busy = False
+
+    def __aiter__(self) -> Readable:
+        return self
+
+    async def __anext__(self) -> list[bytes]:
+        """The next message; the iteration ends when the socket is closed."""
+        if self._closed:
+            raise StopAsyncIteration
+        try:
+            return await self.receive()
+        except ZMQError:
+            if self._closed:
+                raise StopAsyncIteration from None
+            raise
+
+
+class Writable(Engine):
+    """The sending half: `send()`."""
+
+    __slots__ = ()
+
+    async def send(self, message: Message) -> None:
+        """Queue a message for sending: one part, or a list or tuple of parts.
+
+        A part is `bytes`, `bytearray`, `memoryview` or any buffer (sent as
+        raw bytes; 64 KiB and larger without a copy), `str` (UTF-8), `int` or
+        `float` (their `str()`), or `None` (an empty part). Completes at once
+        when the message can be queued; otherwise waits, for at most
+        `send_timeout` milliseconds. A cancelled `send()` has sent nothing.
+
+        Raises:
+            TypeError: a part of another type.
+            ValueError: an empty list or tuple.
+            ZMQError: code ``EAGAIN`` (also a ``TimeoutError``) when
+                `send_timeout` expires; ``EBUSY`` when another `send()` is
+                pending; ``ENOTSOCK`` when the socket is or gets closed;
+                ``EFSM``/``EHOSTUNREACH`` as the socket's pattern decides.
+        """
+        if self._send_busy:
+            raise busy_error("send")
+        self._budget -= 1
+        if self._budget > 0:
+            if type(message) is bytes:
+                try:
+                    self._send(message, _NOBLOCK)
+                except _Again:
+                    pass
+                except _NativeError as exc:
+                    raise self._error(exc, "Cannot send") from None
+                else:
+                    if self._receive_waiter is not None:
+                        self._poll()
+                    return
+                parts: list[object] = [message]
+            else:
+                parts = to_parts(message)
+                if self._send_now(parts):
+                    return
+        else:
+            parts = to_parts(message)
+        await self._send_waiting(parts)
+
+    def _send_now(self, parts: list[object]) -> bool:
+        """Queue all parts without blocking; False if the first cannot go yet."""
+        last = len(parts) - 1
+        send = self._send
+        try:
+            if last == 0:
+                send(parts[0], _NOBLOCK)
+            else:
+                send(parts[0], _NOBLOCK | _SNDMORE)
+                # Once the first part is queued libzmq accepts the rest of the
+                # message whatever the high water mark (it counts whole
+                # messages), so these cannot fail with EAGAIN.
+                for i in range(1, last):
+                    send(parts[i], _NOBLOCK | _SNDMORE)
+                send(parts[last], _NOBLOCK)
+        except _Again:
+            return False
+        except _NativeError as exc:
+            raise self._error(exc, "Cannot send") from None
+        if self._receive_waiter is not None:
+            self._poll()
+        return True
+
+    async def _send_waiting(self, parts: list[object]) -> None:
+        self._send_busy = True
+        try:
+            if self._budget <= 0:
+                self._budget = YIELD_EVERY
+                await asyncio.sleep(0)
+            deadline: float | None = None
+            first = True
+            while not self._send_now(parts):
+                if self._closed:
+                    raise closed_error()
+                if first:
+                    deadline = self._deadline(self._send_timeout, "send")
+                    first = False
+                await self._wait(False, deadline, "send")
+        finally:
+            self._send_busy = False

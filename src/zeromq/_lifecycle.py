@@ -1,0 +1,71 @@
+"""Process exit: flush what sockets still have queued, as libzmq's contexts do.
+
+Like the reference, the process waits at exit for messages queued on sockets
+whose `linger` allows it. Unlike a silent hang, after half a second it says
+once on stderr what it is waiting for and how to stop waiting.
+"""
+
+from __future__ import annotations
+
+import atexit
+import sys
+import threading
+import weakref
+from typing import Protocol
+
+import zmq
+
+HINT_AFTER = 0.5
+HINT = (
+    "zeromq: waiting for queued messages to be sent before the process exits; "
+    "set `linger` on sockets (linger=0 drops them) or `blocky=False` on the context "
+    "to exit without waiting\n"
+)
+
+
+class _Closable(Protocol):
+    def close(self) -> None: ...
+
+
+class _Tracked(Protocol):
+    _native: zmq.Context[zmq.Socket[bytes]]
+    _sockets: weakref.WeakSet[_Closable]
+
+
+_CONTEXTS: weakref.WeakSet[_Tracked] = weakref.WeakSet()
+
+
+def track_context(ctx: _Tracked) -> None:
+    _CONTEXTS.add(ctx)
+
+
+def _terminate(natives: list[zmq.Context[zmq.Socket[bytes]]]) -> None:
+    for native in natives:
+        try:
+            native.term()
+        except zmq.ZMQError:  # pragma: no cover - already terminated
+            pass
+
+
+def _at_exit() -> None:
+    contexts = list(_CONTEXTS)
+    for ctx in contexts:
+        for sock in list(ctx._sockets):
+            try:
+                sock.close()
+            except Exception:  # pragma: no cover - best effort at exit
+                pass
+    natives = [ctx._native for ctx in contexts]
+    if not natives:
+        return
+    worker = threading.Thread(target=_terminate, args=(natives,), daemon=True)
+    worker.start()
+    worker.join(HINT_AFTER)
+    if worker.is_alive():
+        sys.stderr.write(HINT)
+        sys.stderr.flush()
+        worker.join()
+
+
+# Registered after pyzmq's own atexit hook, so it runs before it.
+atexit.register(_at_exit)

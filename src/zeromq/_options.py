@@ -1,0 +1,414 @@
+"""The options table: every socket and context option, declared once.
+
+Each row says the option's Python name, its libzmq id, how its value converts
+(`Kind`), which classes have it and whether it can be read or written. The
+typed properties and constructor keywords of `Context` and of the socket
+classes are made from these rows at import (`attach`), and
+`scripts/gen_stubs.py` writes the `.pyi` stubs that let type checkers and
+IDEs see them; a test keeps the stubs in step with the table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
+
+import zmq
+from zmq.utils import z85
+
+from ._errors import ZMQError, from_zmq
+
+T = TypeVar("T")
+
+
+class _Native(Protocol):
+    def get(self, option: int) -> Any: ...
+    def set(self, option: int, value: Any) -> None: ...
+
+
+class HasOptions(Protocol):
+    """What the option descriptors need of the object they live on."""
+
+    _native: _Native
+    _option_cache: dict[str, object]
+
+
+class Kind(Generic[T]):
+    """How one type of option value converts between Python and libzmq."""
+
+    get_annotation = "int"
+    set_annotation = "int"
+
+    def encode(self, name: str, value: object) -> object:
+        raise NotImplementedError
+
+    def decode(self, raw: Any) -> T:
+        raise NotImplementedError
+
+    def write(self, native: _Native, option: int, raw: object) -> None:
+        native.set(option, raw)
+
+
+class Bool(Kind[bool]):
+    get_annotation = set_annotation = "bool"
+
+    def encode(self, name: str, value: object) -> object:
+        if not isinstance(value, bool):
+            raise TypeError(f"option {name!r} takes a bool, not {type(value).__name__}")
+        return int(value)
+
+    def decode(self, raw: Any) -> bool:
+        return bool(raw)
+
+
+class Int(Kind[int]):
+    def __init__(self, low: int, high: int) -> None:
+        self.low, self.high = low, high
+
+    def encode(self, name: str, value: object) -> object:
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise TypeError(f"option {name!r} takes an int, not {type(value).__name__}")
+        if not self.low <= value <= self.high:
+            raise ValueError(
+                f"option {name!r} must be between {self.low} and {self.high}, not {value}"
+            )
+        return value
+
+    def decode(self, raw: Any) -> int:
+        return int(raw)
+
+
+class Str(Kind["str | None"]):
+    """A string option; the empty string reads back as ``None``."""
+
+    get_annotation = "str | None"
+    set_annotation = "str | bytes | None"
+
+    def encode(self, name: str, value: object) -> object:
+        if value is None:
+            return b""
+        if isinstance(value, str):
+            return value.encode()
+        if isinstance(value, bytes):
+            return value
+        raise TypeError(f"option {name!r} takes a str or None, not {type(value).__name__}")
+
+    def decode(self, raw: Any) -> str | None:
+        if isinstance(raw, bytes):
+            raw = raw.decode(errors="replace")
+        return raw or None
+
+
+class RoutingId(Kind["bytes | None"]):
+    """Routing ids are binary in ZeroMQ: they read back as `bytes` to compare
+    with the routing-id frames a `Router` receives."""
+
+    get_annotation = "bytes | None"
+    set_annotation = "str | bytes | None"
+
+    def encode(self, name: str, value: object) -> object:
+        raw = Str().encode(name, value)
+        assert isinstance(raw, bytes)
+        if len(raw) > 255:
+            raise ValueError(f"option {name!r} must be at most 255 bytes, not {len(raw)}")
+        return raw
+
+    def decode(self, raw: Any) -> bytes | None:
+        return bytes(raw) or None
+
+
+class CurveKey(Kind["str | None"]):
+    """A CURVE key: 40 Z85 characters or 32 raw bytes, read back as Z85 text.
+    libzmq cannot read keys back through pyzmq, so the last value set is kept."""
+
+    get_annotation = "str | None"
+    set_annotation = "str | bytes | None"
+
+    def encode(self, name: str, value: object) -> object:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = value.encode("ascii", errors="replace")
+        if not isinstance(value, bytes):
+            raise TypeError(
+                f"option {name!r} takes a 40-character Z85 str or 32 bytes, "
+                f"not {type(value).__name__}"
+            )
+        if len(value) == 32:
+            return value
+        if len(value) == 40:
+            try:
+                raw = z85.decode(value)
+            except (ValueError, KeyError, IndexError, TypeError):
+                raw = b""
+            if len(raw) == 32:
+                return raw
+            raise ValueError(f"option {name!r}: {value.decode(errors='replace')!r} is not Z85")
+        raise ValueError(
+            f"option {name!r} takes a 40-character Z85 key or 32 raw bytes, "
+            f"not {len(value)} characters"
+        )
+
+    def write(self, native: _Native, option: int, raw: object) -> None:
+        if raw is not None:  # libzmq has no way to unset a key; None only clears ours
+            native.set(option, raw)
+
+    def decode(self, raw: Any) -> str | None:
+        return None if raw is None else z85.encode(raw).decode()
+
+
+class Enum(Kind[T]):
+    """An option whose libzmq integers have names in Python."""
+
+    def __init__(self, names: dict[T, int]) -> None:
+        self.names = names
+        self.values = {v: k for k, v in names.items()}
+        literal = "Literal[" + ", ".join(f'"{k}"' for k in names if k is not None) + "]"
+        self.get_annotation = self.set_annotation = (
+            f"{literal} | None" if None in names else literal
+        )
+
+    def encode(self, name: str, value: object) -> object:
+        try:
+            return self.names[value]  # type: ignore[index]
+        except (KeyError, TypeError):
+            choices = ", ".join(repr(k) for k in self.names)
+            raise ValueError(f"option {name!r} must be one of {choices}, not {value!r}") from None
+
+    def decode(self, raw: Any) -> T:
+        return self.values[int(raw)]
+
+
+class Verbosity(Enum["str | None"]):
+    """`XPUB_VERBOSE` and `XPUB_VERBOSER` as one option."""
+
+    def __init__(self) -> None:
+        super().__init__({None: 0, "all_subs": 1, "all_subs_unsubs": 2})
+
+    def write(self, native: _Native, option: int, raw: object) -> None:
+        native.set(zmq.XPUB_VERBOSER, int(raw == 2))
+        native.set(zmq.XPUB_VERBOSE, int(raw == 1))
+
+
+BOOL = Bool()
+INT32 = Int(-(2**31), 2**31 - 1)
+INT64 = Int(-(2**63), 2**63 - 1)
+UINT64 = Int(0, 2**64 - 1)
+STR = Str()
+NAME_TYPE: Enum[str] = Enum({"host_based": 0, "user_name": 1, "krb5_principal": 2})
+MECHANISM: Enum[str | None] = Enum({None: 0, "plain": 1, "curve": 2, "gssapi": 3})
+
+# Access: "rw" read and write; "ro" read only; "wo" write only;
+# "kept": libzmq cannot read it back, so the last value set is kept here.
+Access = str
+
+
+@dataclass(frozen=True)
+class Option:
+    """One row of the table."""
+
+    name: str
+    id: int
+    kind: Kind[Any]
+    targets: frozenset[str]
+    doc: str
+    access: Access = "rw"
+    default: object = None
+    mirror: str | None = None  # a slot of the owner that shadows the value for the fast path
+
+    @property
+    def readable(self) -> bool:
+        return self.access != "wo"
+
+    @property
+    def writable(self) -> bool:
+        return self.access != "ro"
+
+
+SOCKET_CLASSES = (
+    "Pair Publisher Subscriber Request Reply Dealer Router Pull Push XPublisher XSubscriber Stream"
+).split()
+SENDING = frozenset(
+    "Pair Publisher Request Reply Dealer Router Push XPublisher XSubscriber Stream".split()
+)
+RECEIVING = frozenset(
+    "Pair Subscriber Request Reply Dealer Router Pull XPublisher XSubscriber Stream".split()
+)
+ALL = frozenset(SOCKET_CLASSES)
+CONTEXT = frozenset({"Context"})
+
+
+def _only(names: str) -> frozenset[str]:
+    return frozenset(names.split())
+
+
+_GSSAPI = " (needs a libzmq built with GSSAPI)"
+_VMCI = " (vmci:// transport only)"
+
+# fmt: off
+OPTIONS: tuple[Option, ...] = (
+    # -- every socket
+    Option("affinity", zmq.AFFINITY, UINT64, ALL, "Bit mask of the I/O threads that handle new connections."),
+    Option("backlog", zmq.BACKLOG, INT32, ALL, "Maximum queue of pending incoming connections."),
+    Option("connect_timeout", zmq.CONNECT_TIMEOUT, INT32, ALL, "Milliseconds before a TCP connect attempt gives up; 0 leaves it to the OS."),
+    Option("curve_public_key", zmq.CURVE_PUBLICKEY, CurveKey(), ALL, "This socket's long-term CURVE public key (clients must set it).", "kept"),
+    Option("curve_secret_key", zmq.CURVE_SECRETKEY, CurveKey(), ALL, "This socket's long-term CURVE secret key (clients and servers).", "kept"),
+    Option("curve_server", zmq.CURVE_SERVER, BOOL, ALL, "Act as CURVE server: needs `curve_secret_key`."),
+    Option("curve_server_key", zmq.CURVE_SERVERKEY, CurveKey(), ALL, "The server's CURVE public key, set on clients.", "kept"),
+    Option("gssapi_plain_text", zmq.GSSAPI_PLAINTEXT, BOOL, ALL, "Send GSSAPI messages unencrypted" + _GSSAPI + ".", "kept", False),
+    Option("gssapi_principal", zmq.GSSAPI_PRINCIPAL, STR, ALL, "Name of this socket's GSSAPI principal" + _GSSAPI + ".", "kept"),
+    Option("gssapi_principal_name_type", zmq.GSSAPI_PRINCIPAL_NAMETYPE, NAME_TYPE, ALL, "How `gssapi_principal` is read" + _GSSAPI + ".", "kept", "host_based"),
+    Option("gssapi_server", zmq.GSSAPI_SERVER, BOOL, ALL, "Act as GSSAPI server" + _GSSAPI + ".", "kept", False),
+    Option("gssapi_service_principal", zmq.GSSAPI_SERVICE_PRINCIPAL, STR, ALL, "Name of the GSSAPI principal of the server" + _GSSAPI + ".", "kept"),
+    Option("gssapi_service_principal_name_type", zmq.GSSAPI_SERVICE_PRINCIPAL_NAMETYPE, NAME_TYPE, ALL, "How `gssapi_service_principal` is read" + _GSSAPI + ".", "kept", "host_based"),
+    Option("handshake_interval", zmq.HANDSHAKE_IVL, INT32, ALL, "Milliseconds a new connection has to finish its handshake; 0 is no limit."),
+    Option("heartbeat_interval", zmq.HEARTBEAT_IVL, INT32, ALL, "Milliseconds between ZMTP PINGs; 0 sends none."),
+    Option("heartbeat_timeout", zmq.HEARTBEAT_TIMEOUT, INT32, ALL, "Milliseconds without traffic after a PING before the connection is dropped."),
+    Option("heartbeat_time_to_live", zmq.HEARTBEAT_TTL, INT32, ALL, "Milliseconds the peer may go without traffic from us before it drops the connection."),
+    Option("immediate", zmq.IMMEDIATE, BOOL, ALL, "Queue messages only on completed connections."),
+    Option("interface", zmq.BINDTODEVICE, STR, ALL, "Network interface to bind the socket's connections to (Linux, needs CAP_NET_RAW)."),
+    Option("ipv6", zmq.IPV6, BOOL, ALL, "Use IPv6 as well as IPv4."),
+    Option("last_endpoint", zmq.LAST_ENDPOINT, STR, ALL, "The endpoint last bound, with the port chosen for `tcp://host:*`.", "ro"),
+    Option("linger", zmq.LINGER, INT32, ALL, "Milliseconds queued messages are kept after `close()`; -1 forever, 0 drop them."),
+    Option("loopback_fast_path", zmq.LOOPBACK_FASTPATH, BOOL, ALL, "Use the loopback fast path for TCP (Windows only)."),
+    Option("max_message_size", zmq.MAXMSGSIZE, INT64, ALL, "Largest inbound message in bytes; a peer that sends a larger one is disconnected. -1 is no limit."),
+    Option("multicast_max_transport_data_unit", zmq.MULTICAST_MAXTPDU, INT32, ALL, "Largest multicast transport data unit in bytes."),
+    Option("plain_password", zmq.PLAIN_PASSWORD, STR, ALL, "Password of a PLAIN client."),
+    Option("plain_server", zmq.PLAIN_SERVER, BOOL, ALL, "Act as PLAIN server."),
+    Option("plain_username", zmq.PLAIN_USERNAME, STR, ALL, "User name of a PLAIN client."),
+    Option("rate", zmq.RATE, INT32, ALL, "Multicast data rate in kilobits per second."),
+    Option("reconnect_interval", zmq.RECONNECT_IVL, INT32, ALL, "Milliseconds before reconnecting; -1 never reconnects."),
+    Option("reconnect_max_interval", zmq.RECONNECT_IVL_MAX, INT32, ALL, "Upper bound in milliseconds of the doubling reconnect interval; 0 does not double."),
+    Option("recovery_interval", zmq.RECOVERY_IVL, INT32, ALL, "Milliseconds a multicast receiver may be away before data is lost."),
+    Option("security_mechanism", zmq.MECHANISM, MECHANISM, ALL, "The security mechanism in use: None, 'plain', 'curve' or 'gssapi'.", "ro"),
+    Option("socks_proxy", zmq.SOCKS_PROXY, STR, ALL, "SOCKS5 proxy for TCP connections, as host:port."),
+    Option("tcp_accept_filter", zmq.TCP_ACCEPT_FILTER, STR, ALL, "Accept TCP connections only from this CIDR; None clears all filters.", "kept"),
+    Option("tcp_keepalive", zmq.TCP_KEEPALIVE, INT32, ALL, "SO_KEEPALIVE: 1 on, 0 off, -1 the OS default."),
+    Option("tcp_keepalive_count", zmq.TCP_KEEPALIVE_CNT, INT32, ALL, "TCP_KEEPCNT; -1 the OS default."),
+    Option("tcp_keepalive_idle", zmq.TCP_KEEPALIVE_IDLE, INT32, ALL, "TCP_KEEPIDLE; -1 the OS default."),
+    Option("tcp_keepalive_interval", zmq.TCP_KEEPALIVE_INTVL, INT32, ALL, "TCP_KEEPINTVL; -1 the OS default."),
+    Option("tcp_max_retransmit_timeout", zmq.TCP_MAXRT, INT32, ALL, "Milliseconds before unacknowledged TCP data drops the connection; 0 the OS default."),
+    Option("thread_safe", zmq.THREAD_SAFE, BOOL, ALL, "Whether the socket may be used from several threads (only DRAFT types are).", "ro"),
+    Option("type", zmq.TYPE, INT32, ALL, "The libzmq socket type number (`zmq.DEALER` and so on).", "ro"),
+    Option("type_of_service", zmq.TOS, INT32, ALL, "The IP type-of-service byte of outgoing packets."),
+    Option("vmci_buffer_max_size", zmq.VMCI_BUFFER_MAX_SIZE, UINT64, ALL, "Largest VMCI buffer" + _VMCI + ".", "kept", 0),
+    Option("vmci_buffer_min_size", zmq.VMCI_BUFFER_MIN_SIZE, UINT64, ALL, "Smallest VMCI buffer" + _VMCI + ".", "kept", 0),
+    Option("vmci_buffer_size", zmq.VMCI_BUFFER_SIZE, UINT64, ALL, "VMCI buffer size" + _VMCI + ".", "kept", 0),
+    Option("vmci_connect_timeout", zmq.VMCI_CONNECT_TIMEOUT, INT32, ALL, "VMCI connect timeout in milliseconds" + _VMCI + ".", "kept", -1),
+    Option("zap_domain", zmq.ZAP_DOMAIN, STR, ALL, "ZAP authentication domain (RFC 27)."),
+    Option("zap_enforce_domain", zmq.ZAP_ENFORCE_DOMAIN, BOOL, ALL, "Require a ZAP domain, as RFC 27 says."),
+    # -- sockets that send
+    Option("multicast_hops", zmq.MULTICAST_HOPS, INT32, SENDING, "Time-to-live of multicast packets."),
+    Option("send_buffer_size", zmq.SNDBUF, INT32, SENDING, "Kernel send buffer in bytes; -1 the OS default."),
+    Option("send_high_water_mark", zmq.SNDHWM, INT32, SENDING, "Most outgoing messages queued per peer; 0 is no limit."),
+    Option("send_timeout", zmq.SNDTIMEO, INT32, SENDING, "Milliseconds `send()` waits: -1 forever, 0 fail at once.", mirror="_send_timeout"),
+    # -- sockets that receive
+    Option("receive_buffer_size", zmq.RCVBUF, INT32, RECEIVING, "Kernel receive buffer in bytes; -1 the OS default."),
+    Option("receive_high_water_mark", zmq.RCVHWM, INT32, RECEIVING, "Most incoming messages queued per peer; 0 is no limit."),
+    Option("receive_timeout", zmq.RCVTIMEO, INT32, RECEIVING, "Milliseconds `receive()` waits: -1 forever, 0 fail at once.", mirror="_receive_timeout"),
+    # -- some classes
+    Option("conflate", zmq.CONFLATE, BOOL, _only("Dealer Publisher Pull Push Subscriber"), "Keep only the last message in the queue (single-part messages only)."),
+    Option("routing_id", zmq.ROUTING_ID, RoutingId(), _only("Dealer Reply Request Router"), "This socket's identity towards a Router (1 to 255 bytes)."),
+    Option("probe_router", zmq.PROBE_ROUTER, BOOL, _only("Dealer Request Router"), "Send an empty message to a Router on each new connection.", "kept", False),
+    Option("correlate", zmq.REQ_CORRELATE, BOOL, _only("Request"), "Prefix requests with an id and drop replies that do not match it.", "kept", False),
+    Option("relaxed", zmq.REQ_RELAXED, BOOL, _only("Request"), "Allow a new request before the last reply came (use with `correlate`).", "kept", False),
+    Option("mandatory", zmq.ROUTER_MANDATORY, BOOL, _only("Router"), "Fail sends to unknown peers (EHOSTUNREACH) and wait at the high water mark instead of dropping.", "kept", False),
+    Option("handover", zmq.ROUTER_HANDOVER, BOOL, _only("Router"), "Give a routing id to a new peer that claims it, dropping the old one.", "kept", False),
+    Option("no_drop", zmq.XPUB_NODROP, BOOL, _only("Publisher XPublisher"), "Fail with EAGAIN at the high water mark instead of dropping.", "kept", False),
+    Option("invert_matching", zmq.INVERT_MATCHING, BOOL, _only("Publisher Subscriber XPublisher"), "Deliver the messages that match no subscription."),
+    Option("manual", zmq.XPUB_MANUAL, BOOL, _only("XPublisher"), "Handle subscriptions by hand.", "kept", False),
+    Option("welcome_message", zmq.XPUB_WELCOME_MSG, STR, _only("XPublisher"), "A message sent to every new subscriber.", "kept"),
+    Option("verbosity", zmq.XPUB_VERBOSE, Verbosity(), _only("XPublisher"), "Pass on duplicate subscriptions ('all_subs') and unsubscriptions too ('all_subs_unsubs').", "kept"),
+    Option("notify", zmq.STREAM_NOTIFY, BOOL, _only("Stream"), "Deliver an empty message when a peer connects or disconnects.", "kept", True),
+    # -- contexts
+    Option("blocky", zmq.BLOCKY, BOOL, CONTEXT, "Wait at exit for queued messages of sockets with the default linger; False gives new sockets linger 0."),
+    Option("io_threads", zmq.IO_THREADS, INT32, CONTEXT, "Size of the I/O thread pool (set before the first socket)."),
+    Option("max_message_size", zmq.MAX_MSGSZ, INT32, CONTEXT, "Largest message in bytes for the context."),
+    Option("max_sockets", zmq.MAX_SOCKETS, INT32, CONTEXT, "Most sockets the context may have open."),
+    Option("max_sockets_limit", zmq.SOCKET_LIMIT, INT32, CONTEXT, "The largest value `max_sockets` accepts.", "ro"),
+    Option("ipv6", zmq.IPV6, BOOL, CONTEXT, "Give new sockets IPv6 support."),
+    Option("thread_priority", zmq.THREAD_PRIORITY, INT32, CONTEXT, "Scheduling priority of the I/O threads (set before the first socket).", "wo"),
+    Option("thread_scheduling_policy", zmq.THREAD_SCHED_POLICY, INT32, CONTEXT, "Scheduling policy of the I/O threads (set before the first socket).", "wo"),
+)
+# fmt: on
+
+
+def options_for(cls_name: str) -> tuple[Option, ...]:
+    """The rows of one class, in table order."""
+    return tuple(o for o in OPTIONS if cls_name in o.targets)
+
+
+class OptionProperty:
+    """The typed property made from one row (see `attach`)."""
+
+    def __init__(self, option: Option) -> None:
+        self.option = option
+        self.__doc__ = option.doc
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: HasOptions | None, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        opt = self.option
+        if not opt.readable:
+            raise AttributeError(f"option {opt.name!r} can only be written")
+        if opt.access == "kept":
+            value = obj._option_cache.get(opt.name, None)
+            if value is None:
+                return opt.default
+            return opt.kind.decode(value)
+        try:
+            raw = obj._native.get(opt.id)
+        except zmq.ZMQError as exc:
+            raise from_zmq(exc, f"Cannot read option {opt.name!r}") from None
+        return opt.kind.decode(raw)
+
+    def __set__(self, obj: HasOptions, value: object) -> None:
+        set_option(obj, self.option, value)
+
+    def __delete__(self, obj: HasOptions) -> None:
+        raise AttributeError(f"option {self.option.name!r} cannot be deleted")
+
+
+def set_option(obj: HasOptions, opt: Option, value: object) -> None:
+    """Convert and set one option, raising what the contract names on bad input."""
+    if not opt.writable:
+        raise AttributeError(f"option {opt.name!r} is read-only")
+    raw = opt.kind.encode(opt.name, value)
+    try:
+        opt.kind.write(obj._native, opt.id, raw)
+    except zmq.ZMQError as exc:
+        raise from_zmq(exc, f"Cannot set option {opt.name!r} to {value!r}") from None
+    except (OverflowError, ValueError, TypeError) as exc:  # pyzmq's own checks
+        raise ValueError(f"Cannot set option {opt.name!r} to {value!r}: {exc}") from None
+    if opt.access == "kept":
+        obj._option_cache[opt.name] = raw
+    if opt.mirror is not None:
+        setattr(obj, opt.mirror, value)
+
+
+def attach(cls: type, names: Iterable[Option]) -> None:
+    """Give `cls` a property for each row."""
+    for opt in names:
+        prop = OptionProperty(opt)
+        setattr(cls, opt.name, prop)
+        prop.__set_name__(cls, opt.name)
+
+
+def apply_keywords(obj: HasOptions, cls_name: str, table: dict[str, Option], kwargs: dict[str, object]) -> None:
+    """Set the constructor's option keywords, naming any that does not belong."""
+    for name, value in kwargs.items():
+        opt = table.get(name)
+        if opt is None or not opt.writable:
+            raise TypeError(f"{cls_name}() got an unexpected keyword argument {name!r}")
+        set_option(obj, opt, value)
+
+
+def keyword_table(cls_name: str) -> dict[str, Option]:
+    return {o.name: o for o in options_for(cls_name)}
+
+
+__all__ = ["OPTIONS", "Option", "OptionProperty", "ZMQError", "attach", "options_for"]

@@ -1,0 +1,215 @@
+"""What every socket has beside its options: lifecycle, addresses, readiness."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import zmq
+
+from ._engine import Engine, Readable, Writable
+from ._errors import ZMQError, closed_error, from_zmq
+from ._options import Option, apply_keywords
+
+if TYPE_CHECKING:
+    from ._context import Context
+    from ._observer import Observer
+
+_EVENTS = int(zmq.EVENTS)
+
+
+def _check_address(address: object, what: str) -> str:
+    if not isinstance(address, str):
+        raise TypeError(f"{what}: address must be a str, not {type(address).__name__}")
+    return address
+
+
+class SocketBase(Engine):
+    """The behaviour every socket class shares (options come from the table)."""
+
+    __slots__ = ("_context", "_option_cache", "_observer")
+
+    _socket_type: ClassVar[int]
+    _keywords: ClassVar[dict[str, Option]] = {}
+
+    def __init__(self, *, context: Context | None = None, **options: Any) -> None:
+        from ._context import Context, default_context
+
+        if context is None:
+            context = default_context()
+        elif not isinstance(context, Context):
+            raise TypeError(f"context must be a zeromq.Context, not {type(context).__name__}")
+        try:
+            native = context._native.socket(self._socket_type)
+        except zmq.ZMQError as exc:
+            raise from_zmq(exc, f"Cannot create {type(self).__name__} socket") from None
+        self._init_engine(native)
+        self._context = context
+        self._option_cache: dict[str, object] = {}
+        self._observer: Observer | None = None
+        context._sockets.add(self)
+        try:
+            apply_keywords(self, type(self).__name__, self._keywords, options)
+        except BaseException:
+            # Nothing is left half-open by a bad keyword.
+            self._close_engine()
+            native.close(linger=0)
+            raise
+
+    # -- lifecycle ---------------------------------------------------------
+
+    @property
+    def context(self) -> Context:
+        """The context the socket belongs to."""
+        return self._context
+
+    @property
+    def closed(self) -> bool:
+        """Whether `close()` was called."""
+        return self._closed
+
+    def close(self) -> None:
+        """Close the socket; calling it again does nothing.
+
+        A pending `send()` or `receive()` ends with a `ZMQError` (code
+        ``ENOTSOCK``) and an `async for` over the socket ends. Queued outgoing
+        messages are kept for `linger` milliseconds. The observer, if any,
+        delivers its ``"end"`` event and closes.
+        """
+        if self._closed:
+            return
+        self._close_engine()
+        self._native.close()
+        observer = self._observer
+        if observer is not None:
+            observer._socket_closed()
+
+    async def __aenter__(self) -> SocketBase:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        # An unreachable socket has no pending operation (a pending one keeps
+        # it reachable, see engine._WAITING): close it, as the reference does.
+        try:
+            if not self._closed:
+                self.close()
+        except Exception:  # noqa: S110 - attributes may be missing or torn down
+            pass
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else f"fd={self._fd}"
+        return f"<zeromq.{type(self).__name__} {state}>"
+
+    # -- addresses ---------------------------------------------------------
+
+    def _address_call(self, what: str, address: object, call: Callable[[str], object]) -> None:
+        address = _check_address(address, what)
+        if self._closed:
+            raise closed_error()
+        try:
+            call(address)
+        except zmq.ZMQError as exc:
+            raise from_zmq(exc, f"Cannot {what}", address) from None
+
+    async def bind(self, address: str) -> None:
+        """Bind to an address such as ``tcp://127.0.0.1:5555``, ``ipc:///tmp/x``
+        or ``inproc://name``; ``tcp://127.0.0.1:*`` binds a random port, which
+        `last_endpoint` then tells.
+
+        Raises:
+            TypeError: `address` is not a str.
+            ZMQError: with `address` set, e.g. code ``EADDRINUSE``, ``EINVAL``
+                (malformed address) or ``EPROTONOSUPPORT`` (unknown transport).
+        """
+        self._address_call("bind", address, self._native.bind)
+
+    async def unbind(self, address: str) -> None:
+        """Stop listening on an address bound before (use `last_endpoint` for
+        a wildcard bind).
+
+        Raises:
+            ZMQError: code ``ENOENT`` when the address is not bound.
+        """
+        self._address_call("unbind", address, self._native.unbind)
+
+    def connect(self, address: str) -> None:
+        """Connect to an address; returns at once, the connection is made
+        (and remade after failures) in the background.
+
+        Raises:
+            TypeError: `address` is not a str.
+            ZMQError: with `address` set, e.g. ``EINVAL`` for a malformed
+                address or ``EPROTONOSUPPORT`` for an unknown transport.
+        """
+        self._address_call("connect", address, self._native.connect)
+
+    def disconnect(self, address: str) -> None:
+        """Disconnect from an address connected before; returns at once.
+
+        Raises:
+            ZMQError: code ``ENOENT`` when the address is not connected.
+        """
+        self._address_call("disconnect", address, self._native.disconnect)
+
+    # -- readiness ---------------------------------------------------------
+
+    @property
+    def readable(self) -> bool:
+        """Whether `receive()` would complete at once; always False for a
+        class that cannot receive and for a closed socket."""
+        return isinstance(self, Readable) and self._ready(zmq.POLLIN)
+
+    @property
+    def writable(self) -> bool:
+        """Whether `send()` would complete at once; always False for a class
+        that cannot send and for a closed socket."""
+        return isinstance(self, Writable) and self._ready(zmq.POLLOUT)
+
+    def _ready(self, flag: int) -> bool:
+        if self._closed:
+            return False
+        try:
+            return bool(self._native.get(_EVENTS) & flag)
+        except zmq.ZMQError:
+            return False
+        finally:
+            # Reading ZMQ_EVENTS consumes the fd's edge: wake who it concerns.
+            if self._receive_waiter is not None or self._send_waiter is not None:
+                self._poll()
+
+    @property
+    def events(self) -> Observer:
+        """The socket's `Observer` of connection events (the same object
+        every time); created on first access."""
+        observer = self._observer
+        if observer is None:
+            from ._observer import Observer
+
+            observer = self._observer = Observer(self)
+        return observer
+
+
+def _connect_with_id(sock: SocketBase, address: str, routing_id: str | bytes | None) -> None:
+    if routing_id is not None:
+        if isinstance(routing_id, str):
+            routing_id = routing_id.encode()
+        if not isinstance(routing_id, bytes):
+            raise TypeError(f"routing_id must be str or bytes, not {type(routing_id).__name__}")
+        if not 1 <= len(routing_id) <= 255:
+            raise ValueError(f"routing_id must be 1 to 255 bytes, not {len(routing_id)}")
+        if sock._closed:
+            raise closed_error()
+        sock._native.set(zmq.CONNECT_ROUTING_ID, routing_id)
+    SocketBase.connect(sock, address)
+
+
+__all__ = ["SocketBase", "ZMQError"]
