@@ -101,8 +101,13 @@ def sockets_stub() -> str:
 
 def context_stub() -> str:
     rows = list(_options.options_for("Context"))
-    out = HEADER + "from typing import NoReturn\n\n"
+    out = HEADER + "import weakref\nfrom typing import Any, NoReturn\n\nimport zmq\n\n"
     out += _class(_context.Context, "", rows, rows, False).replace("class Context():", "class Context:")
+    out += (
+        "    _native: zmq.Context[zmq.Socket[bytes]]\n"
+        "    _option_cache: dict[str, object]\n"
+        "    _sockets: weakref.WeakSet[Any]\n"
+    )
     out = out.replace(": bool = ...", ": bool | None = None").replace(": int = ...", ": int | None = None")
     out += "    def __repr__(self) -> str: ...\n\n"
     out += "def default_context() -> Context:\n" + _doc(_context.default_context.__doc__, "    ")

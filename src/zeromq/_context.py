@@ -24,7 +24,7 @@ class Context:
         ValueError, ZMQError: a value out of range, naming the option.
     """
 
-    __slots__ = ("_native", "_option_cache", "_sockets", "__weakref__")
+    __slots__ = ("__weakref__", "_native", "_option_cache", "_sockets")
     _keywords = keyword_table("Context")
 
     def __init__(self, **options: Any) -> None:

@@ -16,10 +16,11 @@ otherwise a waiter could sleep until some unrelated later event.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import weakref
-from collections.abc import Sequence
-from typing import Any, Union
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import zmq
 
@@ -42,10 +43,18 @@ YIELD_EVERY = 256
 # Parts this large are handed to libzmq without a copy.
 _ZERO_COPY_MIN = 65536
 
-MessagePart = Union[bytes, bytearray, memoryview, str, int, float, None, Any]
-"""One part of a message: a buffer, a str (UTF-8), a number (its str()) or None."""
-Message = Union[MessagePart, Sequence[MessagePart]]
-"""A message: one part, or a list or tuple of parts."""
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    from typing_extensions import Buffer
+
+    MessagePart: TypeAlias = Buffer | str | int | float | None
+    Message: TypeAlias = MessagePart | Sequence[MessagePart]
+else:
+    MessagePart = bytes | bytearray | memoryview | str | int | float | None
+    Message = MessagePart | Sequence[MessagePart]
+# MessagePart: one part of a message: a buffer, a str (UTF-8), a number (its str()) or None.
+# Message: one part, or a list or tuple of parts.
 
 # Engines with a pending wait. The loop holds a socket's reader callback only
 # weakly and asyncio holds tasks weakly, so without this a socket whose
@@ -91,7 +100,7 @@ def to_parts(message: object) -> list[object]:
     if type(message) is list or type(message) is tuple:
         if not message:
             raise ValueError("cannot send a message with no parts")
-        return [_part(p) for p in message]  # type: ignore[attr-defined]
+        return [_part(p) for p in message]
     return [_part(message)]
 
 
@@ -99,27 +108,28 @@ class Engine:
     """State and waiting shared by the sending and receiving halves."""
 
     __slots__ = (
-        "_native",
-        "_fd",
-        "_loop",
-        "_closed",
+        "__weakref__",
         "_budget",
-        "_receive_waiter",
-        "_send_waiter",
+        "_closed",
+        "_fd",
+        "_get",
+        "_loop",
+        "_native",
         "_receive_busy",
-        "_send_busy",
         "_receive_timeout",
-        "_send_timeout",
+        "_receive_waiter",
         "_recv",
         "_send",
-        "__weakref__",
+        "_send_busy",
+        "_send_timeout",
+        "_send_waiter",
     )
 
     _native: zmq.Socket[bytes]
 
     def _init_engine(self, native: zmq.Socket[bytes]) -> None:
         self._native = native
-        self._fd: int = native.get(zmq.FD)
+        self._fd: int = int(native.get(zmq.FD))
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
         self._budget = YIELD_EVERY
@@ -130,15 +140,16 @@ class Engine:
         self._receive_timeout = -1
         self._send_timeout = -1
         # Bound methods looked up once: the fast path pays no attribute lookups.
-        self._recv = native.recv
-        self._send = native.send
+        self._recv: Callable[[int], bytes] = native.recv
+        self._send: Callable[[object, int], object] = native.send  # type: ignore[assignment]
+        self._get: Callable[[int], Any] = native.get
 
     # -- readiness ---------------------------------------------------------
 
     def _poll(self) -> None:
         """Read ZMQ_EVENTS (consuming the fd's edge) and wake who can go on."""
         try:
-            events = self._native.get(_EVENTS)
+            events = self._get(_EVENTS)
         except _NativeError:
             return  # closed: close() has woken the waiters
         if events & _POLLIN:
@@ -169,10 +180,8 @@ class Engine:
     def _unwatch(self) -> None:
         loop, self._loop = self._loop, None
         if loop is not None and not loop.is_closed():
-            try:
+            with contextlib.suppress(RuntimeError, ValueError, OSError):  # loop tearing down
                 loop.remove_reader(self._fd)
-            except (RuntimeError, ValueError, OSError):  # pragma: no cover - loop tearing down
-                pass
 
     async def _wait(self, receiving: bool, deadline: float | None, what: str) -> None:
         """Wait until the socket may be ready for one direction, or raise.
@@ -262,7 +271,7 @@ class Readable(Engine):
             except _NativeError as exc:
                 raise self._error(exc, "Cannot receive") from None
             else:
-                if self._native.get(_RCVMORE):
+                if self._get(_RCVMORE):
                     return self._receive_rest(part)
                 if self._send_waiter is not None:
                     self._poll()
@@ -271,7 +280,7 @@ class Readable(Engine):
 
     def _receive_rest(self, first: bytes) -> list[bytes]:
         parts = [first]
-        recv, get = self._recv, self._native.get
+        recv, get = self._recv, self._get
         # libzmq delivers a multipart message atomically: the rest is there.
         while True:
             parts.append(recv(_NOBLOCK))
@@ -300,7 +309,7 @@ class Readable(Engine):
                 except _NativeError as exc:
                     raise self._error(exc, "Cannot receive") from None
                 else:
-                    if self._native.get(_RCVMORE):
+                    if self._get(_RCVMORE):
                         return self._receive_rest(part)
                     if self._send_waiter is not None:
                         self._poll()

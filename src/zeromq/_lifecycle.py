@@ -8,6 +8,7 @@ once on stderr what it is waiting for and how to stop waiting.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import sys
 import threading
 import weakref
@@ -41,20 +42,16 @@ def track_context(ctx: _Tracked) -> None:
 
 def _terminate(natives: list[zmq.Context[zmq.Socket[bytes]]]) -> None:
     for native in natives:
-        try:
+        with contextlib.suppress(zmq.ZMQError):  # already terminated
             native.term()
-        except zmq.ZMQError:  # pragma: no cover - already terminated
-            pass
 
 
 def _at_exit() -> None:
     contexts = list(_CONTEXTS)
     for ctx in contexts:
         for sock in list(ctx._sockets):
-            try:
+            with contextlib.suppress(Exception):  # best effort at exit
                 sock.close()
-            except Exception:  # pragma: no cover - best effort at exit
-                pass
     natives = [ctx._native for ctx in contexts]
     if not natives:
         return

@@ -30,7 +30,7 @@ class _Native(Protocol):
 class HasOptions(Protocol):
     """What the option descriptors need of the object they live on."""
 
-    _native: _Native
+    _native: Any
     _option_cache: dict[str, object]
 
 
@@ -226,14 +226,12 @@ class Option:
         return self.access != "ro"
 
 
-SOCKET_CLASSES = (
-    "Pair Publisher Subscriber Request Reply Dealer Router Pull Push XPublisher XSubscriber Stream"
-).split()
+SOCKET_CLASSES = ["Pair", "Publisher", "Subscriber", "Request", "Reply", "Dealer", "Router", "Pull", "Push", "XPublisher", "XSubscriber", "Stream"]
 SENDING = frozenset(
-    "Pair Publisher Request Reply Dealer Router Push XPublisher XSubscriber Stream".split()
+    ["Pair", "Publisher", "Request", "Reply", "Dealer", "Router", "Push", "XPublisher", "XSubscriber", "Stream"]
 )
 RECEIVING = frozenset(
-    "Pair Subscriber Request Reply Dealer Router Pull XPublisher XSubscriber Stream".split()
+    ["Pair", "Subscriber", "Request", "Reply", "Dealer", "Router", "Pull", "XPublisher", "XSubscriber", "Stream"]
 )
 ALL = frozenset(SOCKET_CLASSES)
 CONTEXT = frozenset({"Context"})

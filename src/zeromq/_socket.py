@@ -28,7 +28,7 @@ def _check_address(address: object, what: str) -> str:
 class SocketBase(Engine):
     """The behaviour every socket class shares (options come from the table)."""
 
-    __slots__ = ("_context", "_option_cache", "_observer")
+    __slots__ = ("_context", "_observer", "_option_cache")
 
     _socket_type: ClassVar[int]
     _keywords: ClassVar[dict[str, Option]] = {}
@@ -102,7 +102,7 @@ class SocketBase(Engine):
         try:
             if not self._closed:
                 self.close()
-        except Exception:  # noqa: S110 - attributes may be missing or torn down
+        except Exception:  # attributes may be missing (failed __init__) or torn down
             pass
 
     def __repr__(self) -> str:
@@ -178,7 +178,7 @@ class SocketBase(Engine):
         if self._closed:
             return False
         try:
-            return bool(self._native.get(_EVENTS) & flag)
+            return bool(self._get(_EVENTS) & flag)
         except zmq.ZMQError:
             return False
         finally:
