@@ -115,12 +115,12 @@ class Engine:
         "_get",
         "_loop",
         "_native",
-        "_receive_busy",
+        "_receive_owner",
         "_receive_timeout",
         "_receive_waiter",
         "_recv",
         "_send",
-        "_send_busy",
+        "_send_owner",
         "_send_timeout",
         "_send_waiter",
     )
@@ -135,8 +135,9 @@ class Engine:
         self._budget = YIELD_EVERY
         self._receive_waiter: asyncio.Future[None] | None = None
         self._send_waiter: asyncio.Future[None] | None = None
-        self._receive_busy = False
-        self._send_busy = False
+        # The token of the pending wait of each direction, or None.
+        self._receive_owner: object | None = None
+        self._send_owner: object | None = None
         self._receive_timeout = -1
         self._send_timeout = -1
         # Bound methods looked up once: the fast path pays no attribute lookups.
@@ -207,12 +208,32 @@ class Engine:
         finally:
             if timer is not None:
                 timer.cancel()
+            # A cancelled wait may have been taken over already (see _take_over).
             if receiving:
-                self._receive_waiter = None
-            else:
+                if self._receive_waiter is waiter:
+                    self._receive_waiter = None
+            elif self._send_waiter is waiter:
                 self._send_waiter = None
             if self._receive_waiter is None and self._send_waiter is None:
                 _WAITING.discard(self)
+
+    def _take_over(self, receiving: bool) -> bool:
+        """Whether the pending operation of a direction was cancelled, and if
+        so release it so that a new one may start at once.
+
+        `task.cancel()` cancels the future the task waits on at once, but the
+        task only unwinds on its next step. That step takes nothing off the
+        socket, so a new operation need not fail with EBUSY meanwhile; the old
+        one's cleanup sees it is no longer the owner and leaves the new alone.
+        """
+        waiter = self._receive_waiter if receiving else self._send_waiter
+        if waiter is None or not waiter.cancelled():
+            return False
+        if receiving:
+            self._receive_waiter = self._receive_owner = None
+        else:
+            self._send_waiter = self._send_owner = None
+        return True
 
     def _deadline(self, timeout: int, what: str) -> float | None:
         if timeout < 0:
@@ -259,7 +280,7 @@ class Readable(Engine):
                 is pending; ``ENOTSOCK`` when the socket is or gets closed;
                 ``EFSM`` when the socket's pattern does not allow a receive now.
         """
-        if self._receive_busy:
+        if self._receive_owner is not None and not self._take_over(True):
             raise busy_error("receive")
         self._budget -= 1
         if self._budget > 0:
@@ -291,7 +312,7 @@ class Readable(Engine):
         return parts
 
     async def _receive_waiting(self) -> list[bytes]:
-        self._receive_busy = True
+        owner = self._receive_owner = object()
         try:
             if self._budget <= 0:
                 self._budget = YIELD_EVERY
@@ -321,7 +342,8 @@ class Readable(Engine):
                     first = False
                 await self._wait(True, deadline, "receive")
         finally:
-            self._receive_busy = False
+            if self._receive_owner is owner:
+                self._receive_owner = None
 
     def __aiter__(self) -> Readable:
         return self
@@ -360,7 +382,7 @@ class Writable(Engine):
                 pending; ``ENOTSOCK`` when the socket is or gets closed;
                 ``EFSM``/``EHOSTUNREACH`` as the socket's pattern decides.
         """
-        if self._send_busy:
+        if self._send_owner is not None and not self._take_over(False):
             raise busy_error("send")
         self._budget -= 1
         if self._budget > 0:
@@ -408,7 +430,7 @@ class Writable(Engine):
         return True
 
     async def _send_waiting(self, parts: list[object]) -> None:
-        self._send_busy = True
+        owner = self._send_owner = object()
         try:
             if self._budget <= 0:
                 self._budget = YIELD_EVERY
@@ -423,4 +445,5 @@ class Writable(Engine):
                     first = False
                 await self._wait(False, deadline, "send")
         finally:
-            self._send_busy = False
+            if self._send_owner is owner:
+                self._send_owner = None
