@@ -18,6 +18,7 @@ import zmq
 from zmq.utils import z85
 
 from ._errors import ZMQError, from_zmq
+from ._native import clear_option
 
 T = TypeVar("T")
 
@@ -80,14 +81,14 @@ class Int(Kind[int]):
 
 
 class Str(Kind["str | None"]):
-    """A string option; the empty string reads back as ``None``."""
+    """A string option; unset (or empty) reads back as ``None``."""
 
     get_annotation = "str | None"
     set_annotation = "str | bytes | None"
 
     def encode(self, name: str, value: object) -> object:
-        if value is None:
-            return b""
+        if value is None or value in ("", b""):
+            return None
         if isinstance(value, str):
             return value.encode()
         if isinstance(value, bytes):
@@ -99,6 +100,12 @@ class Str(Kind["str | None"]):
             raw = raw.decode(errors="replace")
         return raw or None
 
+    def write(self, native: _Native, option: int, raw: object) -> None:
+        if raw is None:
+            clear_option(native, option)  # type: ignore[arg-type]
+        else:
+            native.set(option, raw)
+
 
 class RoutingId(Kind["bytes | None"]):
     """Routing ids are binary in ZeroMQ: they read back as `bytes` to compare
@@ -109,6 +116,8 @@ class RoutingId(Kind["bytes | None"]):
 
     def encode(self, name: str, value: object) -> object:
         raw = Str().encode(name, value)
+        if raw is None:
+            raise ValueError(f"option {name!r} must be 1 to 255 bytes; it cannot be unset")
         assert isinstance(raw, bytes)
         if len(raw) > 255:
             raise ValueError(f"option {name!r} must be at most 255 bytes, not {len(raw)}")
@@ -194,7 +203,7 @@ class Verbosity(Enum["str | None"]):
 BOOL = Bool()
 INT32 = Int(-(2**31), 2**31 - 1)
 INT64 = Int(-(2**63), 2**63 - 1)
-UINT64 = Int(0, 2**64 - 1)
+UINT64 = Int(0, 2**63 - 1)  # pyzmq passes uint64 options through a signed int64
 STR = Str()
 NAME_TYPE: Enum[str] = Enum({"host_based": 0, "user_name": 1, "krb5_principal": 2})
 MECHANISM: Enum[str | None] = Enum({None: 0, "plain": 1, "curve": 2, "gssapi": 3})

@@ -1,0 +1,278 @@
+"""The options table: each class has exactly the reference's options, typed."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import zmq
+
+import zeromq
+from zeromq._sockets import SOCKET_CLASSES
+
+ROOT = Path(__file__).resolve().parent.parent
+REFERENCE = ROOT.parent / "shared" / "seed" / "zeromq-js-6-api-reference.txt"
+READ_ONLY = {"type", "last_endpoint", "security_mechanism", "thread_safe"}
+
+
+def snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def reference_options() -> dict[str, set[str]]:
+    """Constructor options of each class as the reference lists them, snake_cased."""
+    if not REFERENCE.exists():
+        pytest.skip(f"the reference is not beside the repository ({REFERENCE})")
+    found: dict[str, set[str]] = {}
+    current = None
+    for line in REFERENCE.read_text().splitlines():
+        match = re.match(r"class (\w+) extends Socket", line)
+        if match:
+            current = match.group(1)
+        elif current and line.startswith("constructor(options?: {"):
+            names = set(re.findall(r"(\w+)\?:", line)) - {"context", "options"}
+            found[current] = {snake(n) for n in names}
+            current = None
+    return found
+
+
+def public_options(cls: type) -> set[str]:
+    return {
+        name
+        for klass in cls.__mro__
+        for name, value in vars(klass).items()
+        if isinstance(value, zeromq._options.OptionProperty)
+    }
+
+
+@pytest.mark.parametrize("cls", SOCKET_CLASSES, ids=lambda c: c.__name__)
+def test_each_class_has_exactly_the_reference_options(cls: type[zeromq.Socket]) -> None:
+    expected = reference_options()[cls.__name__] | READ_ONLY
+    assert public_options(cls) == expected
+
+
+@pytest.mark.parametrize("cls", SOCKET_CLASSES, ids=lambda c: c.__name__)
+def test_writable_options_are_constructor_keywords_and_read_back(cls: type[zeromq.Socket]) -> None:
+    samples: dict[str, object] = {
+        "linger": 0,
+        "backlog": 7,
+        "send_high_water_mark": 123,
+        "receive_high_water_mark": 321,
+        "send_timeout": 250,
+        "receive_timeout": 260,
+        "immediate": True,
+        "ipv6": True,
+        "max_message_size": 2**40,
+        "affinity": 2**62,
+        "zap_domain": "global",
+        "routing_id": "me",
+        "conflate": True,
+        "invert_matching": True,
+        "probe_router": True,
+        "mandatory": True,
+        "no_drop": True,
+        "manual": True,
+        "verbosity": "all_subs_unsubs",
+        "correlate": True,
+        "relaxed": True,
+        "handover": True,
+        "notify": False,
+        "welcome_message": "hi",
+        "tcp_accept_filter": "127.0.0.1",
+    }
+    mine = {k: v for k, v in samples.items() if k in public_options(cls)}
+    sock = cls(**mine)  # type: ignore[arg-type]
+    try:
+        for name, value in mine.items():
+            expected = value.encode() if name == "routing_id" else value  # type: ignore[union-attr]
+            assert getattr(sock, name) == expected, name
+    finally:
+        sock.close()
+
+
+def test_defaults_read_back_as_python_values() -> None:
+    with_all = zeromq.Router(linger=0)
+    try:
+        assert with_all.type == zmq.ROUTER
+        assert with_all.last_endpoint is None
+        assert with_all.security_mechanism is None
+        assert with_all.thread_safe is False
+        assert with_all.routing_id is None
+        assert with_all.mandatory is False
+        assert with_all.curve_server_key is None
+        assert with_all.receive_timeout == -1
+    finally:
+        with_all.close()
+
+
+def test_unknown_keyword_is_a_type_error_naming_it() -> None:
+    with pytest.raises(TypeError, match="'lingr'"):
+        zeromq.Dealer(lingr=0)  # type: ignore[call-arg]
+
+
+def test_option_of_another_class_is_not_there() -> None:
+    with pytest.raises(TypeError, match="'conflate'"):
+        zeromq.Router(conflate=True)  # type: ignore[call-arg]
+    pull = zeromq.Pull(linger=0)
+    try:
+        with pytest.raises(AttributeError, match="send_high_water_mark"):
+            pull.send_high_water_mark = 5  # type: ignore[attr-defined]
+        with pytest.raises(AttributeError, match="send_high_water_mark"):
+            pull.send_high_water_mark  # type: ignore[attr-defined]  # noqa: B018
+        assert not hasattr(pull, "send")
+        assert not hasattr(zeromq.Publisher, "receive")
+    finally:
+        pull.close()
+
+
+@pytest.mark.parametrize("name", sorted(READ_ONLY))
+def test_read_only_options_raise_attribute_error_when_set(name: str) -> None:
+    sock = zeromq.Dealer(linger=0)
+    try:
+        with pytest.raises(AttributeError, match=name):
+            setattr(sock, name, None)
+        with pytest.raises(TypeError, match=name):
+            zeromq.Dealer(**{name: None})
+    finally:
+        sock.close()
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "kind"),
+    [
+        ("linger", "0", "int"),
+        ("linger", 1.5, "int"),
+        ("linger", True, "int"),
+        ("immediate", 1, "bool"),
+        ("zap_domain", 5, "str"),
+        ("curve_secret_key", 5, "Z85"),
+    ],
+)
+def test_wrong_type_is_a_type_error_naming_option_and_type(name: str, value: object, kind: str) -> None:
+    sock = zeromq.Dealer(linger=0)
+    try:
+        with pytest.raises(TypeError, match=f"'{name}'.*{kind}"):
+            setattr(sock, name, value)
+        with pytest.raises(TypeError, match=f"'{name}'"):
+            zeromq.Dealer(**{name: value})
+    finally:
+        sock.close()
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("linger", 2**31), ("affinity", -1), ("send_high_water_mark", -(2**40)), ("verbosity", "all")],
+)
+def test_out_of_range_is_a_value_error_naming_the_option(name: str, value: object) -> None:
+    sock = zeromq.XPublisher(linger=0)
+    try:
+        with pytest.raises(ValueError, match=f"'{name}'"):
+            setattr(sock, name, value)
+    finally:
+        sock.close()
+
+
+def test_value_libzmq_refuses_is_a_zmq_error_naming_the_option() -> None:
+    sock = zeromq.Dealer(linger=0)
+    try:
+        with pytest.raises(zeromq.ZMQError, match="'send_high_water_mark'") as info:
+            sock.send_high_water_mark = -5
+        assert info.value.code == "EINVAL"
+    finally:
+        sock.close()
+
+
+def test_failed_constructor_leaves_no_socket_open() -> None:
+    before = len(zeromq.context._sockets)
+    for _ in range(50):
+        with pytest.raises(TypeError):
+            zeromq.Dealer(linger=0, immediate="yes")  # type: ignore[arg-type]
+    assert len(zeromq.context._sockets) == before
+
+
+def test_enum_options_use_snake_case_strings() -> None:
+    server = zeromq.Reply(linger=0, plain_server=True)
+    xpub = zeromq.XPublisher(linger=0)
+    try:
+        assert server.security_mechanism == "plain"
+        assert xpub.verbosity is None
+        xpub.verbosity = "all_subs"
+        assert xpub.verbosity == "all_subs"
+        xpub.verbosity = None
+        assert xpub.verbosity is None
+    finally:
+        server.close()
+        xpub.close()
+
+
+def test_curve_keys_accept_z85_or_raw_bytes_and_read_back_as_z85() -> None:
+    public, secret = zeromq.curve_keypair()
+    raw = zmq.utils.z85.decode(secret.encode())
+    sock = zeromq.Dealer(linger=0, curve_secret_key=raw, curve_public_key=public)
+    try:
+        assert sock.curve_secret_key == secret
+        assert sock.curve_public_key == public
+        assert sock.security_mechanism == "curve"
+        with pytest.raises(ValueError, match="'curve_server_key'"):
+            sock.curve_server_key = "too short"
+        with pytest.raises(ValueError, match="'curve_server_key'"):
+            sock.curve_server_key = "~" * 40  # not Z85
+    finally:
+        sock.close()
+
+
+def test_string_options_read_none_when_empty() -> None:
+    sock = zeromq.Dealer(linger=0, zap_domain="domain", socks_proxy="127.0.0.1:1080")
+    try:
+        assert sock.zap_domain == "domain"
+        assert sock.socks_proxy == "127.0.0.1:1080"
+        sock.socks_proxy = None
+        assert sock.socks_proxy is None
+        assert sock.interface is None
+        # libzmq 4.3 has no way to unset a ZAP domain: it says so, naming the option.
+        with pytest.raises(zeromq.ZMQError, match="'zap_domain'"):
+            sock.zap_domain = None
+    finally:
+        sock.close()
+
+
+def test_context_options() -> None:
+    ctx = zeromq.Context(io_threads=2, max_sockets=64, blocky=False, ipv6=None)
+    assert (ctx.io_threads, ctx.max_sockets, ctx.blocky, ctx.ipv6) == (2, 64, False, False)
+    assert ctx.max_sockets_limit > 0
+    ctx.thread_priority = 0
+    with pytest.raises(AttributeError, match="thread_priority"):
+        ctx.thread_priority  # noqa: B018
+    with pytest.raises(AttributeError, match="max_sockets_limit"):
+        ctx.max_sockets_limit = 5
+    with pytest.raises(TypeError, match="'io_thread'"):
+        zeromq.Context(io_thread=1)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="'blocky'"):
+        zeromq.Context(blocky=1)  # type: ignore[arg-type]
+
+
+def test_blocky_false_context_gives_sockets_linger_zero() -> None:
+    ctx = zeromq.Context(blocky=False)
+    sock = zeromq.Push(context=ctx)
+    try:
+        assert sock.linger == 0
+        assert sock.context is ctx
+    finally:
+        sock.close()
+
+
+def test_context_keyword_must_be_a_context() -> None:
+    with pytest.raises(TypeError, match="context"):
+        zeromq.Pair(context=zmq.Context.instance())  # type: ignore[arg-type]
+
+
+def test_stubs_match_the_table() -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "gen_stubs.py"), "--check"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
