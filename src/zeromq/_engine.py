@@ -133,8 +133,8 @@ class Engine:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
         self._budget = YIELD_EVERY
-        self._receive_waiter: asyncio.Future[None] | None = None
-        self._send_waiter: asyncio.Future[None] | None = None
+        self._receive_waiter: asyncio.Future[bool] | None = None
+        self._send_waiter: asyncio.Future[bool] | None = None
         # The token of the pending wait of each direction, or None.
         self._receive_owner: object | None = None
         self._send_owner: object | None = None
@@ -156,11 +156,11 @@ class Engine:
         if events & _POLLIN:
             waiter = self._receive_waiter
             if waiter is not None and not waiter.done():
-                waiter.set_result(None)
+                waiter.set_result(False)
         if events & _POLLOUT:
             waiter = self._send_waiter
             if waiter is not None and not waiter.done():
-                waiter.set_result(None)
+                waiter.set_result(False)
 
     def _watch(self) -> asyncio.AbstractEventLoop:
         """Make sure the running loop watches our fd; return that loop."""
@@ -192,19 +192,22 @@ class Engine:
         it waits again.
         """
         loop = self._watch()
-        waiter: asyncio.Future[None] = loop.create_future()
+        waiter: asyncio.Future[bool] = loop.create_future()
         if receiving:
             self._receive_waiter = waiter
         else:
             self._send_waiter = waiter
         timer = None
         if deadline is not None:
-            timer = loop.call_at(deadline, _expire, waiter, what)
+            timer = loop.call_at(deadline, _expire, waiter)
         _WAITING.add(self)
         try:
             # The edge may have come and gone before we started waiting.
             self._poll()
-            await waiter
+            # The waiter only ever gets a result, never an exception: errors are
+            # raised fresh below, so no future keeps a traceback (and through
+            # its frames this socket) alive after the caller dropped the error.
+            expired = await waiter
         finally:
             if timer is not None:
                 timer.cancel()
@@ -216,6 +219,10 @@ class Engine:
                 self._send_waiter = None
             if self._receive_waiter is None and self._send_waiter is None:
                 _WAITING.discard(self)
+        if self._closed:
+            raise closed_error()
+        if expired:
+            raise timeout_error(what)
 
     def _take_over(self, receiving: bool) -> bool:
         """Whether the pending operation of a direction was cancelled, and if
@@ -252,13 +259,13 @@ class Engine:
         self._unwatch()
         for waiter in (self._receive_waiter, self._send_waiter):
             if waiter is not None and not waiter.done():
-                waiter.set_exception(closed_error())
+                waiter.set_result(False)  # the woken operation sees _closed
         _WAITING.discard(self)
 
 
-def _expire(waiter: asyncio.Future[None], what: str) -> None:
+def _expire(waiter: asyncio.Future[bool]) -> None:
     if not waiter.done():
-        waiter.set_exception(timeout_error(what))
+        waiter.set_result(True)
 
 
 class Readable(Engine):

@@ -1,0 +1,424 @@
+"""send/receive semantics: at once when possible, waits, timeouts, EBUSY,
+cancellation safety, edge-triggered readiness, fairness, close."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+
+import pytest
+from conftest import bind
+
+import zeromq
+from zeromq._engine import YIELD_EVERY
+
+
+async def test_single_and_multipart_messages_round_trip(make_pair, transport: str) -> None:
+    pull, push = await make_pair(zeromq.Pull, zeromq.Push, transport)
+    await push.send(b"bytes")
+    await push.send("text \u00e9")
+    await push.send(["a", b"b", bytearray(b"c"), memoryview(b"d"), 5, 2.5, None])
+    await push.send(("tuple", "parts"))
+    assert await pull.receive() == [b"bytes"]
+    assert await pull.receive() == ["text \u00e9".encode()]
+    assert await pull.receive() == [b"a", b"b", b"c", b"d", b"5", b"2.5", b""]
+    assert await pull.receive() == [b"tuple", b"parts"]
+
+
+async def test_large_buffer_parts_arrive_intact(make_pair, transport: str) -> None:
+    pull, push = await make_pair(zeromq.Pull, zeromq.Push, transport)
+    big = bytes(range(256)) * 4096  # 1 MiB, sent without a copy
+    await push.send([memoryview(big), big])
+    assert await pull.receive() == [big, big]
+
+
+@pytest.mark.parametrize("bad", [object(), True, [b"ok", object()], {"a": 1}])
+async def test_bad_message_part_is_a_type_error_and_sends_nothing(make_pair, bad: object) -> None:
+    pull, push = await make_pair(zeromq.Pull, zeromq.Push, "inproc")
+    with pytest.raises(TypeError, match="message part"):
+        await push.send(bad)  # type: ignore[arg-type]
+    await push.send("next")
+    assert await pull.receive() == [b"next"]
+
+
+async def test_empty_message_list_is_a_value_error(make_pair) -> None:
+    _, push = await make_pair(zeromq.Pull, zeromq.Push, "inproc")
+    with pytest.raises(ValueError, match="no parts"):
+        await push.send([])
+
+
+async def test_async_for_receives_until_close(make_pair, transport: str) -> None:
+    pull, push = await make_pair(zeromq.Pull, zeromq.Push, transport)
+    for i in range(3):
+        await push.send(str(i))
+    got = []
+    async for [msg] in pull:
+        got.append(msg)
+        if len(got) == 3:
+            asyncio.get_running_loop().call_soon(pull.close)
+    assert got == [b"0", b"1", b"2"]
+
+
+async def test_close_ends_pending_receive_and_send_with_zmq_error() -> None:
+    pull = zeromq.Pull(linger=0)
+    push = zeromq.Push(linger=0)  # no peer: send waits
+    receiving = asyncio.ensure_future(pull.receive())
+    sending = asyncio.ensure_future(push.send("x"))
+    await asyncio.sleep(0)
+    assert not receiving.done() and not sending.done()
+    pull.close()
+    push.close()
+    for pending in (receiving, sending):
+        with pytest.raises(zeromq.ZMQError) as info:
+            await pending
+        assert info.value.code == "ENOTSOCK"
+
+
+async def test_close_ends_a_waiting_async_for_cleanly() -> None:
+    pull = zeromq.Pull(linger=0)
+
+    async def consume() -> list[list[bytes]]:
+        return [msg async for msg in pull]
+
+    task = asyncio.ensure_future(consume())
+    await asyncio.sleep(0)
+    pull.close()
+    assert await task == []
+
+
+async def test_use_after_close_raises_and_close_is_idempotent() -> None:
+    sock = zeromq.Dealer(linger=0)
+    sock.close()
+    sock.close()
+    assert sock.closed
+    assert not sock.readable and not sock.writable
+    for attempt in (sock.send("x"), sock.receive(), sock.bind("inproc://closed")):
+        with pytest.raises(zeromq.ZMQError) as info:
+            await attempt
+        assert info.value.code == "ENOTSOCK"
+    with pytest.raises(zeromq.ZMQError):
+        sock.connect("inproc://closed")
+
+
+async def test_async_with_closes_the_socket() -> None:
+    async with zeromq.Pair(linger=0) as sock:
+        assert not sock.closed
+    assert sock.closed
+
+
+async def test_receive_timeout_zero_fails_at_once_as_timeout_error() -> None:
+    async with zeromq.Pull(linger=0, receive_timeout=0) as pull:
+        with pytest.raises(TimeoutError) as info:
+            await pull.receive()
+        assert isinstance(info.value, zeromq.ZMQError)
+        assert info.value.code == "EAGAIN"
+        assert info.value.errno == errno.EAGAIN
+
+
+async def test_receive_timeout_waits_then_fails(transport: str) -> None:
+    async with zeromq.Pull(linger=0, receive_timeout=30) as pull:
+        await bind(pull, transport)
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        with pytest.raises(TimeoutError):
+            await pull.receive()
+        assert loop.time() - start >= 0.025
+        # The socket is still usable after a timeout.
+        pull.receive_timeout = 0
+        with pytest.raises(TimeoutError):
+            await pull.receive()
+
+
+async def test_send_timeout_without_peers_fails_as_timeout_error() -> None:
+    async with zeromq.Dealer(linger=0, send_timeout=20) as dealer:
+        with pytest.raises(TimeoutError) as info:
+            await dealer.send("nobody")
+        assert info.value.code == "EAGAIN"  # type: ignore[attr-defined]
+
+
+async def test_message_that_arrives_within_the_timeout_is_received(make_pair, transport: str) -> None:
+    pull, push = await make_pair(zeromq.Pull, zeromq.Push, transport)
+    pull.receive_timeout = 5000
+    pending = asyncio.ensure_future(pull.receive())
+    await asyncio.sleep(0)
+    await push.send("in time")
+    assert await pending == [b"in time"]
+
+
+async def test_second_concurrent_receive_or_send_is_ebusy() -> None:
+    async with zeromq.Dealer(linger=0) as dealer:
+        first_receive = asyncio.ensure_future(dealer.receive())
+        first_send = asyncio.ensure_future(dealer.send("waits: no peer"))
+        await asyncio.sleep(0)
+        with pytest.raises(zeromq.ZMQError) as info:
+            await dealer.receive()
+        assert info.value.code == "EBUSY"
+        with pytest.raises(zeromq.ZMQError) as info:
+            await dealer.send("again")
+        assert info.value.code == "EBUSY"
+        first_receive.cancel()
+        first_send.cancel()
+
+
+async def test_cancelled_receive_does_not_block_the_next_one(make_pair) -> None:
+    pull, push = await make_pair(zeromq.Pull, zeromq.Push, "inproc")
+    pending = asyncio.ensure_future(pull.receive())
+    await asyncio.sleep(0)
+    pending.cancel()  # the task has not unwound yet
+    await push.send("after cancel")
+    assert await pull.receive() == [b"after cancel"]
+    with pytest.raises(asyncio.CancelledError):
+        await pending
+
+
+@pytest.mark.timeout(60)
+async def test_receive_under_tiny_timeouts_loses_no_message(make_pair, transport: str) -> None:
+    """20,000 messages, each received under an `asyncio.timeout` of a few
+    microseconds: every one arrives, once, in order."""
+    pull, push = await make_pair(zeromq.Pull, zeromq.Push, transport)
+    total = 20_000
+    received: list[int] = []
+    timeouts = 0
+
+    async def produce() -> None:
+        for i in range(total):
+            await push.send(str(i))
+            if i % 3 == 0:
+                await asyncio.sleep(0)  # interleave with the receiver
+
+    producer = asyncio.ensure_future(produce())
+    while len(received) < total:
+        try:
+            async with asyncio.timeout(0.000_005):
+                [msg] = await pull.receive()
+        except TimeoutError:
+            timeouts += 1
+            continue
+        received.append(int(msg))
+    await producer
+    assert received == list(range(total))
+    assert timeouts > 1000  # the timeouts really did cut many receives short
+
+
+async def test_cancellation_by_wait_for_and_task_cancel_loses_nothing(make_pair, transport: str) -> None:
+    pull, push = await make_pair(zeromq.Pull, zeromq.Push, transport)
+    total = 2_000
+    received: list[bytes] = []
+
+    async def produce() -> None:
+        for i in range(total):
+            await push.send(str(i))
+            await asyncio.sleep(0)
+
+    producer = asyncio.ensure_future(produce())
+    turn = 0
+    while len(received) < total:
+        turn += 1
+        if turn % 2:
+            try:
+                [msg] = await asyncio.wait_for(pull.receive(), 0.000_01)
+            except TimeoutError:
+                continue
+        else:
+            task = asyncio.ensure_future(pull.receive())
+            await asyncio.sleep(0)
+            if task.cancel():
+                try:
+                    [msg] = await task
+                except asyncio.CancelledError:
+                    continue
+            else:
+                [msg] = task.result()
+        received.append(msg)
+    await producer
+    assert received == [str(i).encode() for i in range(total)]
+
+
+@pytest.mark.timeout(60)
+async def test_req_rep_round_trips_never_stall(make_pair, transport: str) -> None:
+    """Each round trip waits on the edge-triggered fd; a missed edge would
+    stall until some unrelated event (here: the timeout would fire)."""
+    rep, req = await make_pair(zeromq.Reply, zeromq.Request, transport)
+
+    async def serve() -> None:
+        async for [msg] in rep:
+            await rep.send(msg)
+
+    server = asyncio.ensure_future(serve())
+    async with asyncio.timeout(45):
+        for i in range(10_000):
+            await req.send(str(i))
+            assert await req.receive() == [str(i).encode()]
+    rep.close()
+    await server
+
+
+async def test_dealer_with_a_send_and_a_receive_pending_at_once(make_pair, transport: str) -> None:
+    router, dealer = await make_pair(
+        zeromq.Router, zeromq.Dealer, transport, send_high_water_mark=1, receive_high_water_mark=1,
+        send_buffer_size=4096, receive_buffer_size=4096,
+    )
+    # Fill the queues (and kernel buffers) until a send must wait.
+    payload = b"x" * 65536
+    sent = 0
+    while True:
+        try:
+            async with asyncio.timeout(0.05):
+                await dealer.send([str(sent), payload])
+        except TimeoutError:
+            break
+        sent += 1
+    sending = asyncio.ensure_future(dealer.send("last"))
+    receiving = asyncio.ensure_future(dealer.receive())
+    await asyncio.sleep(0)
+    assert not sending.done() and not receiving.done()
+    # The router drains everything, then replies: both pending ops complete.
+    async with asyncio.timeout(10):
+        got = []
+        while True:
+            identity, msg, *_ = await router.receive()
+            got.append(msg)
+            if msg == b"last":
+                break
+        await router.send([identity, "reply"])
+        await sending
+        assert await receiving == [b"reply"]
+    assert got == [str(i).encode() for i in range(sent)] + [b"last"]
+
+
+async def test_a_receive_loop_over_a_backlog_lets_other_tasks_run(make_pair) -> None:
+    pull, push = await make_pair(zeromq.Pull, zeromq.Push, "inproc")
+    total = 20 * YIELD_EVERY
+    pull.receive_high_water_mark = push.send_high_water_mark = 0
+    for i in range(total):
+        await push.send(str(i))
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    tick_task = asyncio.ensure_future(ticker())
+    await asyncio.sleep(0)
+    start = ticks
+    for _ in range(total):
+        await pull.receive()  # every message is already queued
+    assert ticks - start >= total // YIELD_EVERY - 1
+    tick_task.cancel()
+
+
+async def test_a_send_loop_lets_other_tasks_run(make_pair) -> None:
+    pull, push = await make_pair(zeromq.Pull, zeromq.Push, "inproc")
+    pull.receive_high_water_mark = push.send_high_water_mark = 0
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    tick_task = asyncio.ensure_future(ticker())
+    await asyncio.sleep(0)
+    for i in range(10 * YIELD_EVERY):
+        await push.send(str(i))
+    assert ticks >= 9
+    tick_task.cancel()
+
+
+async def test_readable_and_writable(make_pair, transport: str) -> None:
+    pull, push = await make_pair(zeromq.Pull, zeromq.Push, transport)
+    assert not pull.readable
+    assert not pull.writable  # Pull cannot send
+    assert not push.readable  # Push cannot receive
+    await push.send("x")
+    async with asyncio.timeout(5):
+        while not pull.readable:  # tcp/ipc deliver in the background
+            await asyncio.sleep(0.001)
+    assert push.writable
+    assert await pull.receive() == [b"x"]
+
+
+async def until_subscribed(pub: zeromq.Publisher, sub: zeromq.Subscriber, topic: str) -> None:
+    """Subscriptions reach a publisher in the background: publish until one lands."""
+    sub.receive_timeout = 20
+    async with asyncio.timeout(10):
+        while True:
+            await pub.send([topic, "ping"])
+            try:
+                if await sub.receive() == [topic.encode(), b"ping"]:
+                    break
+            except TimeoutError:
+                continue
+    sub.receive_timeout = -1
+
+
+async def test_pub_sub_with_subscriptions(make_pair, transport: str) -> None:
+    sub, pub = await make_pair(zeromq.Subscriber, zeromq.Publisher, transport)
+    sub.subscribe("news", b"weather")
+    await until_subscribed(pub, sub, "news")
+    await pub.send(["sports", "skipped"])
+    await pub.send(["weather", "sunny"])
+    assert await sub.receive() == [b"weather", b"sunny"]
+    sub.unsubscribe("weather")
+    with pytest.raises(TypeError, match="prefix"):
+        sub.subscribe(5)  # type: ignore[arg-type]
+
+
+async def test_subscribe_without_prefix_receives_everything(make_pair) -> None:
+    sub, pub = await make_pair(zeromq.Subscriber, zeromq.Publisher, "inproc")
+    sub.subscribe()
+    await until_subscribed(pub, sub, "first")
+    await pub.send("anything")
+    assert await sub.receive() == [b"anything"]
+
+
+async def test_router_connect_with_routing_id(transport: str) -> None:
+    async with zeromq.Router(linger=0) as server, zeromq.Router(linger=0) as client:
+        address = await bind(server, transport)
+        client.connect(address, routing_id="server")
+        async with asyncio.timeout(10):
+            while True:
+                try:
+                    await client.send(["server", "hello"])
+                    break
+                except zeromq.ZMQError:
+                    await asyncio.sleep(0.001)  # the connection is still being made
+        with pytest.raises(ValueError, match="routing_id"):
+            client.connect(address, routing_id="")
+
+
+async def test_dealer_router_routing_ids(make_pair, transport: str) -> None:
+    router, dealer = await make_pair(zeromq.Router, zeromq.Dealer, transport)
+    dealer.close()
+    dealer = zeromq.Dealer(linger=0, routing_id="worker-7")
+    dealer.connect(router.last_endpoint)
+    await dealer.send("ready")
+    assert await router.receive() == [b"worker-7", b"ready"]
+    await router.send([b"worker-7", "job"])
+    assert await dealer.receive() == [b"job"]
+    dealer.close()
+
+
+async def test_request_receive_before_send_is_efsm() -> None:
+    async with zeromq.Request(linger=0) as req:
+        with pytest.raises(zeromq.ZMQError) as info:
+            await req.receive()
+        assert info.value.code == "EFSM"
+
+
+async def test_stream_socket_talks_raw_tcp() -> None:
+    async with zeromq.Stream(linger=0) as server:
+        await server.bind("tcp://127.0.0.1:*")
+        host, port = server.last_endpoint.rsplit("/", 1)[1].rsplit(":", 1)
+        reader, writer = await asyncio.open_connection(host, int(port))
+        identity, empty = await server.receive()  # connection notice
+        assert empty == b""
+        writer.write(b"raw bytes")
+        await writer.drain()
+        assert await server.receive() == [identity, b"raw bytes"]
+        await server.send([identity, b"reply"])
+        assert await reader.readexactly(5) == b"reply"
+        writer.close()

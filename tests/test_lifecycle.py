@@ -1,0 +1,217 @@
+"""Garbage collection, fd hygiene, errors of addresses, and process exit."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import subprocess
+import sys
+import time
+import weakref
+
+import pytest
+from conftest import address, bind
+
+import zeromq
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+async def test_unreachable_socket_is_closed_by_the_garbage_collector() -> None:
+    sock = zeromq.Pull(linger=0)
+    await sock.bind(address("tcp"))
+    endpoint = sock.last_endpoint
+    ref = weakref.ref(sock)
+    del sock
+    gc.collect()
+    assert ref() is None
+    # Its port is free again: a new socket can bind it.
+    again = zeromq.Pull(linger=0)
+    await again.bind(endpoint)
+    again.close()
+
+
+async def test_an_idle_socket_that_waited_once_is_not_kept_alive_by_the_loop() -> None:
+    sock = zeromq.Pull(linger=0, receive_timeout=1)
+    timed_out = False
+    try:
+        await sock.receive()  # the loop now watches its fd
+    except TimeoutError:  # (not pytest.raises: its traceback would keep the socket)
+        timed_out = True
+    assert timed_out
+    ref = weakref.ref(sock)
+    del sock
+    gc.collect()
+    assert ref() is None
+
+
+@pytest.mark.timeout(60)
+async def test_no_fd_growth_over_create_bind_drop_cycles() -> None:
+    def cycle_once() -> None:
+        sock = zeromq.Pull(linger=0)
+        sock._native.bind(address("tcp"))
+
+    for _ in range(20):  # warm up libzmq's own fds (io threads, reaper)
+        cycle_once()
+    gc.collect()
+    before = open_fds()
+    for i in range(1_000):
+        sock = zeromq.Pull(linger=0)
+        await sock.bind(address("tcp" if i % 2 else "ipc"))
+        if i % 10 == 0:
+            with pytest.raises(TimeoutError):
+                sock.receive_timeout = 0
+                await sock.receive()
+        del sock
+    gc.collect()
+    assert open_fds() <= before + 2
+
+
+async def test_pending_receive_keeps_an_otherwise_unreachable_socket_alive() -> None:
+    name = address("inproc")
+
+    async def receive_once() -> list[bytes]:
+        sock = zeromq.Pull(linger=0)
+        await sock.bind(name)
+        return await sock.receive()
+
+    task = asyncio.ensure_future(receive_once())
+    await asyncio.sleep(0)
+    gc.collect()
+    async with zeromq.Push(linger=0) as push:
+        push.connect(name)
+        await push.send("kept alive")
+        async with asyncio.timeout(5):
+            assert await task == [b"kept alive"]
+
+
+@pytest.mark.parametrize(
+    ("bad", "code"),
+    [
+        ("tcp://127.0.0.1", "EINVAL"),
+        ("nope://127.0.0.1:5555", "EPROTONOSUPPORT"),
+    ],
+)
+async def test_bad_bind_address_is_a_zmq_error_naming_it(bad: str, code: str) -> None:
+    async with zeromq.Pull(linger=0) as sock:
+        with pytest.raises(zeromq.ZMQError) as info:
+            await sock.bind(bad)
+        assert info.value.code == code
+        assert info.value.address == bad
+        assert bad in str(info.value)
+
+
+@pytest.mark.parametrize("transport", ["tcp", "inproc"])  # ipc: libzmq takes the path over
+async def test_address_in_use(transport: str) -> None:
+    async with zeromq.Pull(linger=0) as first, zeromq.Pull(linger=0) as second:
+        endpoint = await bind(first, transport)
+        with pytest.raises(zeromq.ZMQError) as info:
+            await second.bind(endpoint)
+        assert info.value.code == "EADDRINUSE"
+        assert info.value.address == endpoint
+
+
+async def test_unbind_and_disconnect(transport: str) -> None:
+    async with zeromq.Pull(linger=0) as pull, zeromq.Push(linger=0) as push:
+        endpoint = await bind(pull, transport)
+        push.connect(endpoint)
+        push.disconnect(endpoint)
+        await pull.unbind(endpoint)
+        with pytest.raises(zeromq.ZMQError) as info:
+            await pull.unbind(endpoint)
+        assert info.value.code == "ENOENT"
+        with pytest.raises(zeromq.ZMQError):
+            push.disconnect(endpoint)
+
+
+async def test_address_must_be_a_str() -> None:
+    async with zeromq.Pull(linger=0) as sock:
+        with pytest.raises(TypeError, match="address"):
+            await sock.bind(b"tcp://127.0.0.1:*")  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="address"):
+            sock.connect(5555)  # type: ignore[arg-type]
+
+
+def test_zmq_error_codes_name_zeromq_errnos() -> None:
+    import zmq
+
+    for name in ("EFSM", "ENOCOMPATPROTO", "ETERM", "EMTHREAD"):
+        err = zeromq.ZMQError(getattr(zmq, name), "x")
+        assert err.code == name
+        assert isinstance(err, OSError)
+
+
+def test_module_surface() -> None:
+    assert zeromq.version.count(".") == 2
+    assert set(zeromq.capability) == {"ipc", "pgm", "tipc", "norm", "curve", "gssapi", "draft"}
+    assert all(isinstance(v, bool) for v in zeromq.capability.values())
+    assert isinstance(zeromq.context, zeromq.Context)
+    pair = zeromq.curve_keypair()
+    assert len(pair.public_key) == len(pair.secret_key) == 40
+    assert zeromq.curve_public(pair.secret_key) == pair.public_key
+    with pytest.raises(ValueError):
+        zeromq.curve_public("short")
+
+
+SCRIPT_IDLE = """
+import asyncio, zeromq
+async def main():
+    pull = zeromq.Pull()
+    await pull.bind("tcp://127.0.0.1:*")
+    push = zeromq.Push()
+    push.connect(pull.last_endpoint)
+    await push.send("delivered")
+    print((await pull.receive())[0].decode(), flush=True)
+asyncio.run(main())
+"""
+
+SCRIPT_QUEUED = """
+import asyncio, zeromq
+async def main():
+    push = zeromq.Push(send_timeout=0, immediate=False)
+    push.connect("tcp://127.0.0.1:9")  # nobody listens: the message stays queued
+    await push.send("stuck")
+    print("sent", flush=True)
+asyncio.run(main())
+"""
+
+
+def test_process_exits_promptly_when_nothing_is_queued() -> None:
+    start = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT_IDLE], capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "delivered"
+    assert "linger" not in result.stderr
+    assert time.monotonic() - start < 10
+
+
+def test_process_with_queued_messages_waits_and_says_why() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SCRIPT_QUEUED],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        assert proc.stdout.readline().strip() == "sent"
+        hint = proc.stderr.readline()  # comes after half a second of waiting
+        assert "linger" in hint and "blocky" in hint
+        assert proc.poll() is None  # still waiting, as libzmq's default linger says
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_process_with_linger_zero_exits_at_once() -> None:
+    script = SCRIPT_QUEUED.replace("zeromq.Push(", "zeromq.Push(linger=0, ")
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 0, result.stderr
+    assert "linger" not in result.stderr
