@@ -25,14 +25,14 @@ from typing import TYPE_CHECKING, Any
 import zmq
 
 from ._errors import ZMQError, busy_error, closed_error, from_zmq, timeout_error
+from ._native import ACCELERATED, CLOSED_TARGET, target_of
+from ._native import events as _events
+from ._native import recv_message as _recv_message
+from ._native import recv_parts as _recv_parts
+from ._native import send_message as _send_message
 
-_NOBLOCK = int(zmq.NOBLOCK)
-_SNDMORE = int(zmq.SNDMORE)
-_RCVMORE = int(zmq.RCVMORE)
-_EVENTS = int(zmq.EVENTS)
 _POLLIN = int(zmq.POLLIN)
 _POLLOUT = int(zmq.POLLOUT)
-_Again = zmq.Again
 _NativeError = zmq.ZMQError
 
 # How many operations may complete at once before `send`/`receive` yield to
@@ -90,7 +90,10 @@ def _part(part: object) -> object:
             "message part must be bytes, a buffer, str, int, float or None, "
             f"not {cls.__name__}"
         ) from None
-    if view.nbytes >= _ZERO_COPY_MIN:
+    if view.nbytes >= _ZERO_COPY_MIN and view.readonly and not ACCELERATED:
+        # Large read-only buffers go without a copy (the accelerator does the
+        # same in C). Writable ones are copied: a later change to the buffer
+        # must not alter a message still queued.
         return zmq.Frame(view, copy=False)
     return view if view.c_contiguous else view.tobytes()
 
@@ -112,17 +115,15 @@ class Engine:
         "_budget",
         "_closed",
         "_fd",
-        "_get",
         "_loop",
         "_native",
         "_receive_owner",
         "_receive_timeout",
         "_receive_waiter",
-        "_recv",
-        "_send",
         "_send_owner",
         "_send_timeout",
         "_send_waiter",
+        "_target",
     )
 
     _native: zmq.Socket[bytes]
@@ -140,17 +141,15 @@ class Engine:
         self._send_owner: object | None = None
         self._receive_timeout = -1
         self._send_timeout = -1
-        # Bound methods looked up once: the fast path pays no attribute lookups.
-        self._recv: Callable[[int], bytes] = native.recv
-        self._send: Callable[[object, int], object] = native.send  # type: ignore[assignment]
-        self._get: Callable[[int], Any] = native.get
+        # What the hot calls of _native take: the raw libzmq handle or the socket.
+        self._target: Any = target_of(native)
 
     # -- readiness ---------------------------------------------------------
 
     def _poll(self) -> None:
         """Read ZMQ_EVENTS (consuming the fd's edge) and wake who can go on."""
         try:
-            events = self._get(_EVENTS)
+            events = _events(self._target)
         except _NativeError:
             return  # closed: close() has woken the waiters
         if events & _POLLIN:
@@ -256,6 +255,8 @@ class Engine:
 
     def _close_engine(self) -> None:
         self._closed = True
+        if CLOSED_TARGET is not None:
+            self._target = CLOSED_TARGET
         self._unwatch()
         for waiter in (self._receive_waiter, self._send_waiter):
             if waiter is not None and not waiter.done():
@@ -291,34 +292,33 @@ class Readable(Engine):
             raise busy_error("receive")
         self._budget -= 1
         if self._budget > 0:
-            # Fast path: one non-blocking recv, no future, no loop round trip.
+            # Fast path: one call takes a whole message; no future, no loop trip.
             try:
-                part = self._recv(_NOBLOCK)
-            except _Again:
-                pass
+                message = _recv_message(self._target)
             except _NativeError as exc:
                 raise self._error(exc, "Cannot receive") from None
-            else:
-                if self._get(_RCVMORE):
-                    return self._receive_rest(part)
+            if message is not None:
                 if self._send_waiter is not None:
                     self._poll()
-                return [part]
-        return await self._receive_waiting()
+                return message
+        return await self._receive_waiting(_recv_message)
 
-    def _receive_rest(self, first: bytes) -> list[bytes]:
-        parts = [first]
-        recv, get = self._recv, self._get
-        # libzmq delivers a multipart message atomically: the rest is there.
-        while True:
-            parts.append(recv(_NOBLOCK))
-            if not get(_RCVMORE):
-                break
-        if self._send_waiter is not None:
-            self._poll()
-        return parts
+    async def receive_buffers(self) -> list[memoryview]:
+        """Like `receive()`, but without copying: each part is a read-only
+        `memoryview` of the memory libzmq received the message into (kept
+        until the view and everything made from it are gone). For large
+        messages, e.g. ``numpy.frombuffer(part, dtype)``.
 
-    async def _receive_waiting(self) -> list[bytes]:
+        Raises:
+            ZMQError: as `receive()`.
+        """
+        if self._receive_owner is not None and not self._take_over(True):
+            raise busy_error("receive")
+        self._budget -= 1
+        parts = await self._receive_waiting(_recv_parts)
+        return [memoryview(part) for part in parts]
+
+    async def _receive_waiting(self, take: Callable[[Any], list[Any] | None]) -> list[Any]:
         owner = self._receive_owner = object()
         try:
             if self._budget <= 0:
@@ -331,19 +331,13 @@ class Readable(Engine):
                 # Take the message in this coroutine's own step: if the task is
                 # cancelled while waiting, nothing has been taken off the socket.
                 try:
-                    part = self._recv(_NOBLOCK)
-                except _Again:
-                    pass
+                    message = take(self._target)
                 except _NativeError as exc:
                     raise self._error(exc, "Cannot receive") from None
-                else:
-                    if self._get(_RCVMORE):
-                        return self._receive_rest(part)
+                if message is not None:
                     if self._send_waiter is not None:
                         self._poll()
-                    return [part]
-                if self._closed:
-                    raise closed_error()
+                    return message
                 if first:
                     deadline = self._deadline(self._receive_timeout, "receive")
                     first = False
@@ -376,13 +370,13 @@ class Writable(Engine):
         """Queue a message for sending: one part, or a list or tuple of parts.
 
         A part is `bytes`, `bytearray`, `memoryview` or any buffer (sent as
-        raw bytes; 64 KiB and larger without a copy), `str` (UTF-8), `int` or
-        `float` (their `str()`), or `None` (an empty part). Completes at once
-        when the message can be queued; otherwise waits, for at most
-        `send_timeout` milliseconds. A cancelled `send()` has sent nothing.
+        raw bytes), `str` (UTF-8), `int` or `float` (their `str()`), or
+        `None` (an empty part). Completes at once when the message can be
+        queued; otherwise waits, for at most `send_timeout` milliseconds. A
+        cancelled `send()` has sent nothing.
 
         Raises:
-            TypeError: a part of another type.
+            TypeError: a part of another type (nothing is sent).
             ValueError: an empty list or tuple.
             ZMQError: code ``EAGAIN`` (also a ``TimeoutError``) when
                 `send_timeout` expires; ``EBUSY`` when another `send()` is
@@ -391,52 +385,21 @@ class Writable(Engine):
         """
         if self._send_owner is not None and not self._take_over(False):
             raise busy_error("send")
+        # All parts are converted before any is sent: a bad part sends nothing.
+        data = message if type(message) is bytes else to_parts(message)
         self._budget -= 1
         if self._budget > 0:
-            if type(message) is bytes:
-                try:
-                    self._send(message, _NOBLOCK)
-                except _Again:
-                    pass
-                except _NativeError as exc:
-                    raise self._error(exc, "Cannot send") from None
-                else:
-                    if self._receive_waiter is not None:
-                        self._poll()
-                    return
-                parts: list[object] = [message]
-            else:
-                parts = to_parts(message)
-                if self._send_now(parts):
-                    return
-        else:
-            parts = to_parts(message)
-        await self._send_waiting(parts)
+            try:
+                sent = _send_message(self._target, data)
+            except _NativeError as exc:
+                raise self._error(exc, "Cannot send") from None
+            if sent:
+                if self._receive_waiter is not None:
+                    self._poll()
+                return
+        await self._send_waiting(data)
 
-    def _send_now(self, parts: list[object]) -> bool:
-        """Queue all parts without blocking; False if the first cannot go yet."""
-        last = len(parts) - 1
-        send = self._send
-        try:
-            if last == 0:
-                send(parts[0], _NOBLOCK)
-            else:
-                send(parts[0], _NOBLOCK | _SNDMORE)
-                # Once the first part is queued libzmq accepts the rest of the
-                # message whatever the high water mark (it counts whole
-                # messages), so these cannot fail with EAGAIN.
-                for i in range(1, last):
-                    send(parts[i], _NOBLOCK | _SNDMORE)
-                send(parts[last], _NOBLOCK)
-        except _Again:
-            return False
-        except _NativeError as exc:
-            raise self._error(exc, "Cannot send") from None
-        if self._receive_waiter is not None:
-            self._poll()
-        return True
-
-    async def _send_waiting(self, parts: list[object]) -> None:
+    async def _send_waiting(self, data: object) -> None:
         owner = self._send_owner = object()
         try:
             if self._budget <= 0:
@@ -444,9 +407,15 @@ class Writable(Engine):
                 await asyncio.sleep(0)
             deadline: float | None = None
             first = True
-            while not self._send_now(parts):
-                if self._closed:
-                    raise closed_error()
+            while True:
+                try:
+                    sent = _send_message(self._target, data)
+                except _NativeError as exc:
+                    raise self._error(exc, "Cannot send") from None
+                if sent:
+                    if self._receive_waiter is not None:
+                        self._poll()
+                    return
                 if first:
                     deadline = self._deadline(self._send_timeout, "send")
                     first = False

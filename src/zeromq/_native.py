@@ -10,6 +10,8 @@ import ctypes
 import functools
 import glob
 import os
+from collections.abc import Callable
+from typing import Any
 
 import zmq
 
@@ -49,3 +51,111 @@ def clear_option(native: zmq.Socket[bytes], option: int) -> None:
         raise zmq.ZMQError(zmq.ENOTSUP, "cannot find the libzmq pyzmq uses to clear the option")
     if lib.zmq_setsockopt(native.underlying, option, None, 0) != 0:
         raise zmq.ZMQError(lib.zmq_errno())
+
+
+# -- the engine's hot calls -----------------------------------------------------
+#
+# Each takes a "target": with the C accelerator the socket's raw libzmq handle
+# (0 once the engine has closed it, which raises ENOTSOCK rather than touching
+# freed memory), without it the pyzmq socket itself.
+
+_NOBLOCK = int(zmq.NOBLOCK)
+_SNDMORE = int(zmq.SNDMORE)
+_RCVMORE = int(zmq.RCVMORE)
+_EVENTS = int(zmq.EVENTS)
+# In the order _speedups.init() takes them.
+_FUNCTIONS = (
+    "zmq_msg_init", "zmq_msg_recv", "zmq_msg_close", "zmq_msg_data", "zmq_msg_size",
+    "zmq_msg_more", "zmq_send", "zmq_getsockopt", "zmq_errno", "zmq_msg_init_data",
+    "zmq_msg_send",
+)
+
+
+def _py_recv(sock: zmq.Socket[bytes]) -> list[bytes] | None:
+    try:
+        part = sock.recv(_NOBLOCK)
+    except zmq.Again:
+        return None
+    parts = [part]
+    # libzmq delivers a multipart message whole: the rest is already there.
+    while sock.get(_RCVMORE):
+        parts.append(sock.recv(_NOBLOCK))
+    return parts
+
+
+def _py_recv_parts(sock: zmq.Socket[bytes]) -> list[memoryview] | None:
+    try:
+        frame = sock.recv(_NOBLOCK, copy=False)
+    except zmq.Again:
+        return None
+    views = [frame.buffer.toreadonly()]
+    while frame.more:
+        frame = sock.recv(_NOBLOCK, copy=False)
+        views.append(frame.buffer.toreadonly())
+    return views
+
+
+def _py_send(sock: zmq.Socket[bytes], data: object) -> bool:
+    if type(data) is not list:
+        try:
+            sock.send(data, _NOBLOCK)  # type: ignore[call-overload]
+        except zmq.Again:
+            return False
+        return True
+    last = len(data) - 1
+    try:
+        sock.send(data[0], _NOBLOCK | (_SNDMORE if last else 0))
+    except zmq.Again:
+        return False
+    # libzmq counts whole messages against the high water mark: once the
+    # first part is queued, the rest cannot fail with EAGAIN.
+    for i in range(1, last + 1):
+        sock.send(data[i], _NOBLOCK | (_SNDMORE if i < last else 0))
+    return True
+
+
+def _py_events(sock: zmq.Socket[bytes]) -> int:
+    return int(sock.get(_EVENTS))
+
+
+def _load_speedups() -> Any:
+    if os.environ.get("ZEROMQ_PURE_PYTHON"):
+        return None
+    try:
+        from . import _speedups  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    lib = _libzmq()
+    if lib is None:
+        return None
+    try:
+        addresses = tuple(ctypes.cast(getattr(lib, name), ctypes.c_void_p).value for name in _FUNCTIONS)
+        _speedups.init(addresses, zmq.ZMQError)
+    except (AttributeError, ValueError, TypeError):
+        return None
+    return _speedups
+
+
+_SPEEDUPS = _load_speedups()
+ACCELERATED: bool = _SPEEDUPS is not None
+"""Whether the C accelerator is in use (else the pure-Python calls)."""
+
+recv_message: Callable[[Any], list[bytes] | None]
+recv_parts: Callable[[Any], list[Any] | None]  # parts that export the buffer protocol
+send_message: Callable[[Any, object], bool]
+events: Callable[[Any], int]
+if _SPEEDUPS is not None:
+    recv_message, recv_parts = _SPEEDUPS.recv, _SPEEDUPS.recv_parts
+    send_message, events = _SPEEDUPS.send, _SPEEDUPS.events
+else:
+    recv_message, recv_parts = _py_recv, _py_recv_parts
+    send_message, events = _py_send, _py_events
+
+
+def target_of(native: zmq.Socket[bytes]) -> Any:
+    """What the hot calls take for this socket."""
+    return native.underlying if ACCELERATED else native
+
+
+CLOSED_TARGET: Any = 0 if ACCELERATED else None
+"""The target of a closed socket (None: keep pyzmq's closed socket, which raises)."""

@@ -10,13 +10,12 @@ import zmq
 
 from ._engine import Engine, Readable, Writable
 from ._errors import ZMQError, closed_error, from_zmq
+from ._native import events as _events
 from ._options import Option, apply_keywords
 
 if TYPE_CHECKING:
     from ._context import Context
     from ._observer import Observer
-
-_EVENTS = int(zmq.EVENTS)
 
 
 def _check_address(address: object, what: str) -> str:
@@ -178,7 +177,7 @@ class SocketBase(Engine):
         if self._closed:
             return False
         try:
-            return bool(self._get(_EVENTS) & flag)
+            return bool(_events(self._target) & flag)
         except zmq.ZMQError:
             return False
         finally:

@@ -1,0 +1,369 @@
+/*
+ * zeromq._speedups: the engine's hot calls in C, on the libzmq pyzmq loaded.
+ *
+ * pyzmq's socket methods re-check the socket with an extra getsockopt on
+ * every call, so reading ZMQ_RCVMORE after each part costs more than the
+ * receive itself. Here one call receives a whole multipart message with
+ * zmq_msg_recv/zmq_msg_more, and one call sends one.
+ *
+ * Nothing is linked at build time: `init()` is handed the addresses of the
+ * libzmq functions (found with ctypes in the copy of libzmq pyzmq already
+ * loaded), so the sockets we touch are pyzmq's own. A socket is named by its
+ * raw handle (pyzmq's `Socket.underlying`); the engine passes 0 once it has
+ * closed the socket, which raises ENOTSOCK instead of touching freed memory.
+ *
+ * All calls use ZMQ_DONTWAIT and hold the GIL: none of them can block.
+ * Read-only buffers of 64 KiB or more are sent without a copy; received
+ * parts can be had without a copy too (recv_parts).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#define ZMQ_DONTWAIT 1
+#define ZMQ_SNDMORE 2
+#define ZMQ_EVENTS 15
+
+typedef struct {
+    unsigned char _[64] __attribute__((aligned(sizeof(void *))));
+} zmq_msg_t;
+
+static int (*p_msg_init)(zmq_msg_t *);
+static int (*p_msg_init_data)(zmq_msg_t *, void *, size_t, void (*)(void *, void *), void *);
+static int (*p_msg_send)(zmq_msg_t *, void *, int);
+static int (*p_msg_recv)(zmq_msg_t *, void *, int);
+static int (*p_msg_close)(zmq_msg_t *);
+static void *(*p_msg_data)(zmq_msg_t *);
+static size_t (*p_msg_size)(const zmq_msg_t *);
+static int (*p_msg_more)(const zmq_msg_t *);
+static int (*p_send)(void *, const void *, size_t, int);
+static int (*p_getsockopt)(void *, int, void *, size_t *);
+static int (*p_errno)(void);
+
+static PyObject *error_type; /* called with the errno to make the exception */
+
+static PyObject *raise_errno(int number) {
+    PyObject *exc = PyObject_CallFunction(error_type, "i", number);
+    if (exc != NULL) {
+        PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+        Py_DECREF(exc);
+    }
+    return NULL;
+}
+
+static void *handle_of(PyObject *arg) {
+    void *handle = PyLong_AsVoidPtr(arg);
+    if (handle == NULL && !PyErr_Occurred())
+        raise_errno(ENOTSOCK);
+    return handle;
+}
+
+/* init(addresses: tuple[int, ...], error_type) -> None */
+static PyObject *sp_init(PyObject *self, PyObject *args) {
+    PyObject *addresses, *err;
+    if (!PyArg_ParseTuple(args, "O!O", &PyTuple_Type, &addresses, &err))
+        return NULL;
+    if (PyTuple_GET_SIZE(addresses) != 11) {
+        PyErr_SetString(PyExc_ValueError, "init() needs 11 function addresses");
+        return NULL;
+    }
+    void *fn[11];
+    for (Py_ssize_t i = 0; i < 11; i++) {
+        fn[i] = PyLong_AsVoidPtr(PyTuple_GET_ITEM(addresses, i));
+        if (fn[i] == NULL) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_ValueError, "null function address");
+            return NULL;
+        }
+    }
+    p_msg_init = (int (*)(zmq_msg_t *))fn[0];
+    p_msg_recv = (int (*)(zmq_msg_t *, void *, int))fn[1];
+    p_msg_close = (int (*)(zmq_msg_t *))fn[2];
+    p_msg_data = (void *(*)(zmq_msg_t *))fn[3];
+    p_msg_size = (size_t(*)(const zmq_msg_t *))fn[4];
+    p_msg_more = (int (*)(const zmq_msg_t *))fn[5];
+    p_send = (int (*)(void *, const void *, size_t, int))fn[6];
+    p_getsockopt = (int (*)(void *, int, void *, size_t *))fn[7];
+    p_errno = (int (*)(void))fn[8];
+    p_msg_init_data = (int (*)(zmq_msg_t *, void *, size_t, void (*)(void *, void *), void *))fn[9];
+    p_msg_send = (int (*)(zmq_msg_t *, void *, int))fn[10];
+    Py_XSETREF(error_type, Py_NewRef(err));
+    Py_RETURN_NONE;
+}
+
+/* recv(handle) -> list[bytes] | None: a whole message, or None for EAGAIN. */
+static PyObject *sp_recv(PyObject *self, PyObject *arg) {
+    void *handle = handle_of(arg);
+    if (handle == NULL)
+        return NULL;
+    zmq_msg_t msg;
+    PyObject *parts = NULL;
+    for (;;) {
+        p_msg_init(&msg);
+        if (p_msg_recv(&msg, handle, ZMQ_DONTWAIT) < 0) {
+            int number = p_errno();
+            p_msg_close(&msg);
+            if (parts == NULL && number == EAGAIN)
+                Py_RETURN_NONE;
+            /* A multipart message is delivered whole, so only a closing
+               socket can fail here; what was read is dropped with it. */
+            Py_XDECREF(parts);
+            return raise_errno(number);
+        }
+        PyObject *part = PyBytes_FromStringAndSize(p_msg_data(&msg), (Py_ssize_t)p_msg_size(&msg));
+        int more = p_msg_more(&msg);
+        p_msg_close(&msg);
+        if (part == NULL) {
+            Py_XDECREF(parts);
+            return NULL;
+        }
+        if (parts == NULL) {
+            parts = PyList_New(1);
+            if (parts == NULL) {
+                Py_DECREF(part);
+                return NULL;
+            }
+            PyList_SET_ITEM(parts, 0, part);
+        } else {
+            int rc = PyList_Append(parts, part);
+            Py_DECREF(part);
+            if (rc < 0) {
+                Py_DECREF(parts);
+                return NULL;
+            }
+        }
+        if (!more)
+            return parts;
+    }
+}
+
+/* -- sending large read-only buffers without a copy ---------------------
+ *
+ * libzmq calls the free function of a zero-copy message on its I/O thread,
+ * which must not take the GIL (it would stall all I/O behind Python). So the
+ * free function only pushes the buffer onto a locked list, and the Python
+ * thread releases what is on it at its next call into this module.
+ */
+typedef struct loan {
+    Py_buffer view;
+    struct loan *next;
+} loan;
+
+static pthread_mutex_t returned_lock = PTHREAD_MUTEX_INITIALIZER;
+static loan *returned; /* guarded by returned_lock */
+
+static void give_back(void *data, void *hint) {
+    loan *item = (loan *)hint;
+    pthread_mutex_lock(&returned_lock);
+    item->next = returned;
+    returned = item;
+    pthread_mutex_unlock(&returned_lock);
+}
+
+static void release_returned(void) {
+    if (__atomic_load_n(&returned, __ATOMIC_ACQUIRE) == NULL)
+        return;
+    pthread_mutex_lock(&returned_lock);
+    loan *item = returned;
+    returned = NULL;
+    pthread_mutex_unlock(&returned_lock);
+    while (item != NULL) {
+        loan *next = item->next;
+        PyBuffer_Release(&item->view);
+        free(item);
+        item = next;
+    }
+}
+
+#define ZERO_COPY_MIN 65536
+
+static int send_part(void *handle, PyObject *part, int flags) {
+    Py_buffer view;
+    if (PyObject_GetBuffer(part, &view, PyBUF_SIMPLE) < 0)
+        return -2;
+    if (view.len < ZERO_COPY_MIN || !view.readonly) {
+        /* Small or writable: copy, so later changes cannot alter a queued message. */
+        int rc = p_send(handle, view.buf, (size_t)view.len, flags);
+        PyBuffer_Release(&view);
+        return rc < 0 ? -1 : 0;
+    }
+    loan *item = (loan *)malloc(sizeof(loan));
+    if (item == NULL) {
+        PyBuffer_Release(&view);
+        PyErr_NoMemory();
+        return -2;
+    }
+    item->view = view;
+    zmq_msg_t msg;
+    p_msg_init_data(&msg, view.buf, (size_t)view.len, give_back, item);
+    if (p_msg_send(&msg, handle, flags) < 0) {
+        int number = p_errno();
+        p_msg_close(&msg); /* calls give_back */
+        release_returned();
+        errno = number; /* zmq_errno() reads errno */
+        return -1;
+    }
+    return 0;
+}
+
+/* -- receiving without a copy ----------------------------------------------
+ *
+ * A Part owns one received zmq_msg_t and exports its bytes through the
+ * buffer protocol, so memoryview(part) is the message's own memory. The
+ * message is closed when the Part and every view of it are gone.
+ */
+typedef struct {
+    PyObject_HEAD
+    zmq_msg_t msg;
+} Part;
+
+static void part_dealloc(Part *self) {
+    p_msg_close(&self->msg);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int part_getbuffer(Part *self, Py_buffer *view, int flags) {
+    return PyBuffer_FillInfo(view, (PyObject *)self, p_msg_data(&self->msg),
+                             (Py_ssize_t)p_msg_size(&self->msg), 1, flags);
+}
+
+static PyBufferProcs part_as_buffer = {(getbufferproc)part_getbuffer, NULL};
+
+static PyTypeObject PartType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "zeromq._speedups.Part",
+    .tp_basicsize = sizeof(Part),
+    .tp_dealloc = (destructor)part_dealloc,
+    .tp_as_buffer = &part_as_buffer,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "One received message part, shared with libzmq without a copy.",
+};
+
+/* send(handle, parts: bytes | list) -> bool: False if the first part would wait. */
+static PyObject *sp_send(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "send(handle, parts)");
+        return NULL;
+    }
+    release_returned();
+    void *handle = handle_of(args[0]);
+    if (handle == NULL)
+        return NULL;
+    PyObject *parts = args[1];
+    if (!PyList_CheckExact(parts)) {
+        int rc = send_part(handle, parts, ZMQ_DONTWAIT);
+        if (rc == 0)
+            Py_RETURN_TRUE;
+        if (rc == -2)
+            return NULL;
+        int number = p_errno();
+        if (number == EAGAIN)
+            Py_RETURN_FALSE;
+        return raise_errno(number);
+    }
+    Py_ssize_t last = PyList_GET_SIZE(parts) - 1;
+    for (Py_ssize_t i = 0; i <= last; i++) {
+        int flags = ZMQ_DONTWAIT | (i < last ? ZMQ_SNDMORE : 0);
+        int rc = send_part(handle, PyList_GET_ITEM(parts, i), flags);
+        if (rc == -2)
+            return NULL; /* parts are checked before sending: cannot happen mid-message */
+        if (rc < 0) {
+            int number = p_errno();
+            /* libzmq counts whole messages against the high water mark, so
+               once the first part is queued the rest cannot hit EAGAIN. */
+            if (i == 0 && number == EAGAIN)
+                Py_RETURN_FALSE;
+            return raise_errno(number);
+        }
+    }
+    Py_RETURN_TRUE;
+}
+
+/* recv_parts(handle) -> list[Part] | None: recv() without copying the parts. */
+static PyObject *sp_recv_parts(PyObject *self, PyObject *arg) {
+    void *handle = handle_of(arg);
+    if (handle == NULL)
+        return NULL;
+    PyObject *parts = NULL;
+    for (;;) {
+        Part *part = PyObject_New(Part, &PartType);
+        if (part == NULL) {
+            Py_XDECREF(parts);
+            return NULL;
+        }
+        p_msg_init(&part->msg);
+        if (p_msg_recv(&part->msg, handle, ZMQ_DONTWAIT) < 0) {
+            int number = p_errno();
+            Py_DECREF(part);
+            if (parts == NULL && number == EAGAIN)
+                Py_RETURN_NONE;
+            Py_XDECREF(parts);
+            return raise_errno(number);
+        }
+        int more = p_msg_more(&part->msg);
+        if (parts == NULL) {
+            parts = PyList_New(0);
+            if (parts == NULL) {
+                Py_DECREF(part);
+                return NULL;
+            }
+        }
+        int rc = PyList_Append(parts, (PyObject *)part);
+        Py_DECREF(part);
+        if (rc < 0) {
+            Py_DECREF(parts);
+            return NULL;
+        }
+        if (!more)
+            return parts;
+    }
+}
+
+/* release() -> None: give back the buffers libzmq is done with. */
+static PyObject *sp_release(PyObject *self, PyObject *unused) {
+    release_returned();
+    Py_RETURN_NONE;
+}
+
+/* events(handle) -> int: ZMQ_EVENTS, which also consumes the fd's edge. */
+static PyObject *sp_events(PyObject *self, PyObject *arg) {
+    void *handle = handle_of(arg);
+    if (handle == NULL)
+        return NULL;
+    int events = 0;
+    size_t size = sizeof(events);
+    if (p_getsockopt(handle, ZMQ_EVENTS, &events, &size) < 0)
+        return raise_errno(p_errno());
+    return PyLong_FromLong(events);
+}
+
+static PyMethodDef methods[] = {
+    {"init", sp_init, METH_VARARGS, "init(addresses, error_type): bind to libzmq's functions."},
+    {"recv", sp_recv, METH_O, "recv(handle) -> list[bytes] | None: one whole message, or None."},
+    {"send", (PyCFunction)(void (*)(void))sp_send, METH_FASTCALL,
+     "send(handle, parts) -> bool: queue one message; False if it must wait."},
+    {"events", sp_events, METH_O, "events(handle) -> int: the socket's ZMQ_EVENTS."},
+    {"recv_parts", sp_recv_parts, METH_O, "recv_parts(handle) -> list[Part] | None: without copies."},
+    {"release", sp_release, METH_NOARGS, "release(): give back buffers libzmq is done with."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "zeromq._speedups", "The engine's hot calls in C.", -1, methods,
+};
+
+PyMODINIT_FUNC PyInit__speedups(void) {
+    if (PyType_Ready(&PartType) < 0)
+        return NULL;
+    PyObject *mod = PyModule_Create(&module);
+    if (mod == NULL)
+        return NULL;
+    if (PyModule_AddObjectRef(mod, "Part", (PyObject *)&PartType) < 0) {
+        Py_DECREF(mod);
+        return NULL;
+    }
+    return mod;
+}
