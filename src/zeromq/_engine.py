@@ -186,9 +186,10 @@ class Engine:
     async def _wait(self, receiving: bool, deadline: float | None, what: str) -> None:
         """Wait until the socket may be ready for one direction, or raise.
 
-        Returns after a readiness signal; the caller retries its operation and
-        may find it still not ready (another wake-up came first), in which case
-        it waits again.
+        Called right after the operation failed with EAGAIN. Returns after a
+        readiness signal; the caller retries its operation and may find it
+        still not ready (another wake-up came first), in which case it waits
+        again.
         """
         loop = self._watch()
         waiter: asyncio.Future[bool] = loop.create_future()
@@ -201,8 +202,12 @@ class Engine:
             timer = loop.call_at(deadline, _expire, waiter)
         _WAITING.add(self)
         try:
-            # The edge may have come and gone before we started waiting.
-            self._poll()
+            # No edge is lost for this direction: a send or receive that fails
+            # with EAGAIN has processed libzmq's pending commands first, so any
+            # later change signals the fd anew. But that processing may have
+            # consumed the edge the *other* direction's waiter needs.
+            if (self._send_waiter if receiving else self._receive_waiter) is not None:
+                self._poll()
             # The waiter only ever gets a result, never an exception: errors are
             # raised fresh below, so no future keeps a traceback (and through
             # its frames this socket) alive after the caller dropped the error.
