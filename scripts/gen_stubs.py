@@ -111,6 +111,7 @@ def context_stub() -> str:
     out = out.replace(": bool = ...", ": bool | None = None").replace(": int = ...", ": int | None = None")
     out += "    def __repr__(self) -> str: ...\n\n"
     out += "def default_context() -> Context:\n" + _doc(_context.default_context.__doc__, "    ")
+    out += "def _reset_default_after_fork() -> None: ...\n"
     return out
 
 

@@ -215,3 +215,41 @@ def test_process_with_linger_zero_exits_at_once() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "linger" not in result.stderr
+
+
+SCRIPT_FORK = """
+import asyncio, os, zeromq
+async def main():
+    pull = zeromq.Pull(linger=0)
+    await pull.bind("tcp://127.0.0.1:*")
+    pid = os.fork()
+    if pid == 0:
+        try:
+            await pull.receive()
+        except zeromq.ZMQError as err:
+            print("child-error", err.code, "parent" in str(err), flush=True)
+        pull.close()  # harmless: the parent's socket is not touched
+        async with zeromq.Pair(linger=0) as a, zeromq.Pair(linger=0) as b:
+            await a.bind("inproc://child")
+            b.connect("inproc://child")
+            await a.send("works")
+            print("child-new", (await b.receive())[0].decode(), flush=True)
+        return
+    assert os.waitpid(pid, 0)[1] == 0
+    async with zeromq.Push(linger=0) as push:
+        push.connect(pull.last_endpoint)
+        await push.send("still mine")
+        print("parent", (await pull.receive())[0].decode(), flush=True)
+asyncio.run(main())
+"""
+
+
+def test_forked_child_gets_a_clear_error_and_the_parent_keeps_working() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT_FORK], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "child-error ENOTSOCK True" in lines
+    assert "child-new works" in lines  # the child's own sockets use a new default context
+    assert "parent still mine" in lines

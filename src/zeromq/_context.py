@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import weakref
 from typing import Any
 
@@ -51,3 +52,12 @@ def default_context() -> Context:
     if _default is None:
         _default = Context()
     return _default
+
+
+def _reset_default_after_fork() -> None:
+    """In a forked child: a new default context (the parent's has no I/O threads here)."""
+    global _default
+    _default = None
+    package = sys.modules.get("zeromq")
+    if package is not None:
+        package.context = default_context()  # type: ignore[attr-defined]

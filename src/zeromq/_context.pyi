@@ -74,3 +74,4 @@ class Context:
 
 def default_context() -> Context:
     """The context of sockets made without ``context=``."""
+def _reset_default_after_fork() -> None: ...

@@ -117,6 +117,7 @@ class Engine:
         "_fd",
         "_loop",
         "_native",
+        "_orphaned",
         "_receive_owner",
         "_receive_timeout",
         "_receive_waiter",
@@ -133,6 +134,7 @@ class Engine:
         self._fd: int = int(native.get(zmq.FD))
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
+        self._orphaned = False  # a parent's socket in a forked child
         self._budget = YIELD_EVERY
         self._receive_waiter: asyncio.Future[bool] | None = None
         self._send_waiter: asyncio.Future[bool] | None = None
@@ -224,7 +226,7 @@ class Engine:
             if self._receive_waiter is None and self._send_waiter is None:
                 _WAITING.discard(self)
         if self._closed:
-            raise closed_error()
+            raise closed_error(self._orphaned)
         if expired:
             raise timeout_error(what)
 
@@ -255,13 +257,20 @@ class Engine:
 
     def _error(self, exc: zmq.ZMQError, what: str) -> ZMQError:
         if self._closed:
-            return closed_error()
+            return closed_error(self._orphaned)
         return from_zmq(exc, what)
+
+    def _forget(self) -> None:
+        """Drop the socket without touching libzmq (in a forked child, where
+        the parent's libzmq state must not be used)."""
+        self._closed = self._orphaned = True
+        self._target = CLOSED_TARGET
+        self._loop = None
+        self._receive_waiter = self._send_waiter = None
 
     def _close_engine(self) -> None:
         self._closed = True
-        if CLOSED_TARGET is not None:
-            self._target = CLOSED_TARGET
+        self._target = CLOSED_TARGET
         self._unwatch()
         for waiter in (self._receive_waiter, self._send_waiter):
             if waiter is not None and not waiter.done():

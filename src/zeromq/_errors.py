@@ -67,8 +67,15 @@ def from_zmq(exc: zmq.ZMQError, what: str | None = None, address: str | None = N
     return ZMQError(number, text, address=address)
 
 
-def closed_error() -> ZMQError:
-    """The error of any operation on a closed socket."""
+def closed_error(orphaned: bool = False) -> ZMQError:
+    """The error of any operation on a closed socket; `orphaned`: a parent's
+    socket in a forked child."""
+    if orphaned:
+        return ZMQError(
+            _errno.ENOTSOCK,
+            "Socket is closed: it belongs to the parent process, and a forked child "
+            "cannot use its parent's sockets; create new ones in the child",
+        )
     return ZMQError(_errno.ENOTSOCK, "Socket is closed")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import os
 import sys
 import threading
 import weakref
@@ -26,6 +27,7 @@ HINT = (
 
 class _Closable(Protocol):
     def close(self) -> None: ...
+    def _forget(self) -> None: ...
 
 
 class _Tracked(Protocol):
@@ -66,3 +68,22 @@ def _at_exit() -> None:
 
 # Registered after pyzmq's own atexit hook, so it runs before it.
 atexit.register(_at_exit)
+
+
+def _after_fork_in_child() -> None:
+    """A forked child has a copy of the parent's libzmq state but none of its
+    I/O threads: using or even closing the parent's sockets and contexts there
+    could hang or corrupt the parent's connections. Drop them without touching
+    libzmq, so that any use raises a clear ZMQError, and give the child a new
+    default context for the sockets it makes itself."""
+    for ctx in list(_CONTEXTS):
+        for sock in list(ctx._sockets):
+            sock._forget()
+    _CONTEXTS.clear()
+    from . import _context
+
+    _context._reset_default_after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

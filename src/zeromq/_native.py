@@ -157,5 +157,12 @@ def target_of(native: zmq.Socket[bytes]) -> Any:
     return native.underlying if ACCELERATED else native
 
 
-CLOSED_TARGET: Any = 0 if ACCELERATED else None
-"""The target of a closed socket (None: keep pyzmq's closed socket, which raises)."""
+class _Dead:
+    """The pure-Python target of a closed socket: every call fails with ENOTSOCK."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise zmq.ZMQError(zmq.ENOTSOCK)
+
+
+CLOSED_TARGET: Any = 0 if ACCELERATED else _Dead()
+"""The target of a closed socket: every hot call on it raises ENOTSOCK."""

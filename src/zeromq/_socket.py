@@ -113,7 +113,7 @@ class SocketBase(Engine):
     def _address_call(self, what: str, address: object, call: Callable[[str], object]) -> None:
         address = _check_address(address, what)
         if self._closed:
-            raise closed_error()
+            raise closed_error(self._orphaned)
         try:
             call(address)
         except zmq.ZMQError as exc:
