@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import os
 import subprocess
@@ -253,3 +254,53 @@ def test_forked_child_gets_a_clear_error_and_the_parent_keeps_working() -> None:
     assert "child-error ENOTSOCK True" in lines
     assert "child-new works" in lines  # the child's own sockets use a new default context
     assert "parent still mine" in lines
+
+
+def test_a_socket_can_be_used_from_successive_event_loops() -> None:
+    pull = zeromq.Pull(linger=0)
+    push = zeromq.Push(linger=0)
+
+    async def round_trip(text: str) -> list[bytes]:
+        if pull.last_endpoint is None:
+            await pull.bind(address("tcp"))
+            push.connect(pull.last_endpoint)
+        waiting = asyncio.ensure_future(pull.receive())  # waits on this loop's fd watch
+        await asyncio.sleep(0)
+        await push.send(text)
+        return await waiting
+
+    try:
+        assert asyncio.run(round_trip("first loop")) == [b"first loop"]
+        assert asyncio.run(round_trip("second loop")) == [b"second loop"]
+    finally:
+        pull.close()
+        push.close()
+
+
+def test_a_socket_waiting_in_one_running_loop_refuses_another() -> None:
+    import threading
+
+    pull = zeromq.Dealer(linger=0)  # no peer: its receive and send both wait
+    started = threading.Event()
+    stop: list[asyncio.AbstractEventLoop] = []
+
+    async def hold() -> None:
+        stop.append(asyncio.get_running_loop())
+        started.set()
+        with contextlib.suppress(zeromq.ZMQError):  # ends when closed
+            await pull.receive()
+
+    thread = threading.Thread(target=asyncio.run, args=(hold(),))
+    thread.start()
+    try:
+        assert started.wait(10)
+
+        async def intrude() -> None:
+            with pytest.raises(zeromq.ZMQError, match="another event loop") as info:
+                await pull.send("from another loop")
+            assert info.value.code == "EBUSY"
+
+        asyncio.run(intrude())
+    finally:
+        stop[0].call_soon_threadsafe(pull.close)
+        thread.join(10)
