@@ -26,6 +26,7 @@ from ._curve import CurveKeyPair, curve_keypair, curve_public
 from ._engine import Message, MessagePart
 from ._errors import ZMQError
 from ._observer import Event, Observer
+from ._proxy import Proxy
 from ._sockets import (
     Dealer,
     Pair,
@@ -62,6 +63,7 @@ __all__ = [
     "MessagePart",
     "Observer",
     "Pair",
+    "Proxy",
     "Publisher",
     "Pull",
     "Push",

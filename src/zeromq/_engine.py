@@ -20,7 +20,7 @@ import contextlib
 import errno
 import weakref
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 import zmq
 
@@ -360,7 +360,7 @@ class Readable(Engine):
             if self._receive_owner is owner:
                 self._receive_owner = None
 
-    def __aiter__(self) -> Readable:
+    def __aiter__(self) -> Self:
         return self
 
     async def __anext__(self) -> list[bytes]:

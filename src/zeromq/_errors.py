@@ -27,7 +27,10 @@ class ZMQError(OSError):
         errno: the numeric error code (ZeroMQ's own codes included).
         code: the name of the error code, such as ``"EADDRINUSE"`` or ``"EFSM"``.
         address: the address involved, for errors of ``bind``, ``unbind``,
-            ``connect`` and ``disconnect``; otherwise ``None``.
+            ``connect`` and ``disconnect``, and of connection events;
+            otherwise ``None``.
+        status: for a ``handshake:error:auth`` event, the status code the
+            ZAP handler answered (such as 400); otherwise ``None``.
 
     A timeout of ``send`` or ``receive`` is a ``ZMQError`` with code ``"EAGAIN"``
     that is also an instance of the built-in ``TimeoutError``.
@@ -35,21 +38,27 @@ class ZMQError(OSError):
 
     code: str
     address: str | None
+    status: int | None
 
-    def __init__(self, errno: int, message: str, *, address: str | None = None) -> None:
+    def __init__(
+        self, errno: int, message: str, *, address: str | None = None, status: int | None = None
+    ) -> None:
         super().__init__(errno, message)
         self.code = errno_code(errno)
         self.address = address
+        self.status = status
 
     def __str__(self) -> str:
         return str(self.strerror)
 
     def __reduce__(self) -> tuple[object, ...]:
-        return (_rebuild, (type(self), self.errno, self.strerror, self.address))
+        return (_rebuild, (type(self), self.errno, self.strerror, self.address, self.status))
 
 
-def _rebuild(cls: type[ZMQError], number: int, message: str, address: str | None) -> ZMQError:
-    return cls(number, message, address=address)
+def _rebuild(
+    cls: type[ZMQError], number: int, message: str, address: str | None, status: int | None
+) -> ZMQError:
+    return cls(number, message, address=address, status=status)
 
 
 class _TimeoutZMQError(ZMQError, TimeoutError):

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import zmq
 
@@ -16,6 +17,7 @@ from ._options import Option, apply_keywords
 if TYPE_CHECKING:
     from ._context import Context
     from ._observer import Observer
+    from ._proxy import Proxy
 
 
 def _check_address(address: object, what: str) -> str:
@@ -27,7 +29,7 @@ def _check_address(address: object, what: str) -> str:
 class SocketBase(Engine):
     """The behaviour every socket class shares (options come from the table)."""
 
-    __slots__ = ("_context", "_observer", "_option_cache")
+    __slots__ = ("_context", "_endpoints", "_observer", "_option_cache", "_proxy")
 
     _socket_type: ClassVar[int]
     _keywords: ClassVar[dict[str, Option]] = {}
@@ -44,6 +46,10 @@ class SocketBase(Engine):
         except zmq.ZMQError as exc:
             raise from_zmq(exc, f"Cannot create {type(self).__name__} socket") from None
         self._init_engine(native)
+        # How many addresses are bound or connected (a Proxy needs one at least).
+        self._endpoints = 0
+        # The running Proxy whose thread uses the native socket, or None.
+        self._proxy: Proxy[Any, Any] | None = None
         self._context = context
         self._option_cache: dict[str, object] = {}
         self._observer: Observer | None = None
@@ -79,12 +85,18 @@ class SocketBase(Engine):
         if self._closed:
             return
         self._close_engine()
-        self._native.close()
+        proxy = self._proxy
+        if proxy is None:
+            self._native.close()
+        else:
+            # A running proxy's thread uses the native socket: the proxy
+            # stops, and closes the socket once its thread has let go of it.
+            proxy._end_closed()
         observer = self._observer
         if observer is not None:
             observer._socket_closed()
 
-    async def __aenter__(self) -> SocketBase:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(
@@ -114,10 +126,34 @@ class SocketBase(Engine):
         address = _check_address(address, what)
         if self._closed:
             raise closed_error(self._orphaned)
+        if self._proxy is not None:
+            raise ZMQError(errno.EBUSY, f"Cannot {what}: the socket is in use by a running Proxy")
+        if what in ("bind", "connect"):
+            self._check_security(what, address)
         try:
             call(address)
         except zmq.ZMQError as exc:
             raise from_zmq(exc, f"Cannot {what}", address) from None
+        self._endpoints += 1 if what in ("bind", "connect") else -1
+
+    def _check_security(self, what: str, address: str) -> None:
+        """Refuse what libzmq would abort the process for.
+
+        libzmq 4.3 asserts (and so kills the process) on the first connection
+        of a PLAIN server with `zap_enforce_domain` and no `zap_domain`.
+        """
+        native = self._native
+        if (
+            native.get(zmq.PLAIN_SERVER)
+            and native.get(zmq.ZAP_ENFORCE_DOMAIN)
+            and not native.get(zmq.ZAP_DOMAIN)
+        ):
+            raise ZMQError(
+                errno.EINVAL,
+                f"Cannot {what}: a PLAIN server with zap_enforce_domain=True needs a "
+                f"zap_domain ({address})",
+                address=address,
+            )
 
     async def bind(self, address: str) -> None:
         """Bind to an address such as ``tcp://127.0.0.1:5555``, ``ipc:///tmp/x``
@@ -205,10 +241,15 @@ def _connect_with_id(sock: SocketBase, address: str, routing_id: str | bytes | N
             raise TypeError(f"routing_id must be str or bytes, not {type(routing_id).__name__}")
         if not 1 <= len(routing_id) <= 255:
             raise ValueError(f"routing_id must be 1 to 255 bytes, not {len(routing_id)}")
-        if sock._closed:
-            raise closed_error()
-        sock._native.set(zmq.CONNECT_ROUTING_ID, routing_id)
-    SocketBase.connect(sock, address)
+    native = sock._native
+
+    def connect(where: str) -> None:
+        # Set only once the socket is known to be usable (not closed, not lent to a Proxy).
+        if routing_id is not None:
+            native.set(zmq.CONNECT_ROUTING_ID, routing_id)
+        native.connect(where)
+
+    sock._address_call("connect", address, connect)
 
 
 __all__ = ["SocketBase", "ZMQError"]
