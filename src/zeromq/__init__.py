@@ -21,6 +21,14 @@ from types import MappingProxyType
 
 import zmq as _zmq
 
+from ._auth import Authenticator, AuthenticatorWarning
+from ._certs import (
+    Certificate,
+    load_certificate,
+    load_certificates,
+    write_certificate,
+    write_certificates,
+)
 from ._context import Context, default_context
 from ._curve import CurveKeyPair, curve_keypair, curve_public
 from ._engine import Message, MessagePart
@@ -55,6 +63,9 @@ context: Context = default_context()
 """The context of every socket made without ``context=``."""
 
 __all__ = [
+    "Authenticator",
+    "AuthenticatorWarning",
+    "Certificate",
     "Context",
     "CurveKeyPair",
     "Dealer",
@@ -80,5 +91,9 @@ __all__ = [
     "context",
     "curve_keypair",
     "curve_public",
+    "load_certificate",
+    "load_certificates",
     "version",
+    "write_certificate",
+    "write_certificates",
 ]
