@@ -15,6 +15,7 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/python examples/demo.py
+	$(BIN)/python -m zeromq bench --quick
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks examples scripts

@@ -1,0 +1,8 @@
+"""``python -m zeromq``: the `zeromq` command line."""
+
+from __future__ import annotations
+
+from ._cli import main
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,742 @@
+"""The measuring of `zeromq bench` and `benchmarks/bench_core.py`: throughput
+and latency of this library, pyzmq's sync sockets and `zmq.asyncio`, alike.
+
+How one measurement runs. Each library has a worker process of its own, and
+this process (the driver) plays the other end:
+
+- Throughput (PUSH->PULL, DEALER->ROUTER): the receiving socket binds in the
+  worker, which reports its endpoint; the driver connects the sending socket
+  of the same library and sends as fast as it can until the worker reports how
+  many messages it received in how long, counted from the first message.
+- Latency (REQ<->REP): the REP binds in the worker and echoes; the driver's
+  REQ makes round trips after a warm-up and takes their mean.
+- Over inproc both ends are in the worker: two tasks on one event loop, or
+  for pyzmq sync a second thread.
+
+A measurement stops after `Limit.count` messages (round trips) or
+`Limit.seconds`, whichever comes first. The libraries take turns case by case
+and round by round, so that machine noise hits them alike, and each figure is
+the median of its rounds (`median_of_rounds`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+import zmq
+
+from ._common import CLIError
+
+LIBRARIES = ("zeromq", "pyzmq", "zmq.asyncio")
+"""What ``--compare`` runs, in table order; "pyzmq" is pyzmq's sync sockets."""
+
+BASELINE = "pyzmq"
+"""The library every ratio is relative to."""
+
+PATTERNS: dict[str, tuple[str, str, str]] = {
+    # name: (label, socket type of the bound end, socket type of the connected end)
+    "push-pull": ("PUSH->PULL", "PULL", "PUSH"),
+    "dealer-router": ("DEALER->ROUTER", "ROUTER", "DEALER"),
+    "req-rep": ("REQ<->REP", "REP", "REQ"),
+}
+TRANSPORTS = ("tcp", "ipc", "inproc")
+
+# How long (ms) a receive in a measurement may wait before the measurement
+# fails: the other end has died or never connected.
+STALL_MS = 10_000
+# Sync senders time out this often (ms) to see whether they are to stop.
+STOP_CHECK_MS = 100
+# The request that ends an echoing worker.
+_STOP = b""
+
+
+class BenchError(CLIError):
+    """A measurement could not be made."""
+
+
+@dataclass(frozen=True)
+class Case:
+    """What one measurement measures."""
+
+    pattern: str  # a key of PATTERNS
+    transport: str  # tcp, ipc or inproc
+    size: int  # bytes per message
+
+    @property
+    def latency(self) -> bool:
+        """Whether it measures round trips rather than throughput."""
+        return self.pattern == "req-rep"
+
+    @property
+    def label(self) -> str:
+        """How tables and the progress line name it."""
+        return f"{PATTERNS[self.pattern][0]} {self.transport} {format_size(self.size)}"
+
+
+@dataclass(frozen=True)
+class Limit:
+    """When a measurement stops: after `count` messages (or round trips) or
+    `seconds`, whichever comes first; None is no limit."""
+
+    count: int | None = None
+    seconds: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.count is None and self.seconds is None:
+            raise ValueError("a Limit needs a count or seconds")
+
+
+def format_size(size: int) -> str:
+    """``1 B``, ``64 kB``, ``1 MB``, ``4 KiB``..."""
+    for unit, name in ((1_000_000, "MB"), (1_000, "kB"), (1 << 20, "MiB"), (1 << 10, "KiB")):
+        if size >= unit and size % unit == 0:
+            return f"{size // unit} {name}"
+    return f"{size} B"
+
+
+def _hwm(size: int) -> int:
+    # The default 1000 messages, fewer for large ones so that each queue
+    # stays near 32 MB instead of reaching gigabytes.
+    return max(4, min(1000, (32 << 20) // size))
+
+
+def _stride(size: int) -> int:
+    # Messages between two looks at the clock (or at the stop flag): rare for
+    # small messages, whose loop would otherwise time itself.
+    return max(1, min(256, 65536 // size))
+
+
+# -- the loops, once sync and once async ---------------------------------------
+
+
+def _count_sync(recv: Callable[[], object], limit: Limit, stride: int) -> tuple[int, float]:
+    """Receive until `limit`; the messages and seconds since the call (made
+    after the first message arrived)."""
+    clock = time.perf_counter
+    count = sys.maxsize if limit.count is None else limit.count
+    start = clock()
+    end = start + (math.inf if limit.seconds is None else limit.seconds)
+    done = 0
+    while done < count:
+        batch = min(stride, count - done)
+        for _ in range(batch):
+            recv()
+        done += batch
+        if clock() >= end:
+            break
+    return done, clock() - start
+
+
+async def _count_async(
+    recv: Callable[[], Awaitable[object]], limit: Limit, stride: int
+) -> tuple[int, float]:
+    """`_count_sync` for zeromq and zmq.asyncio."""
+    clock = time.perf_counter
+    count = sys.maxsize if limit.count is None else limit.count
+    start = clock()
+    end = start + (math.inf if limit.seconds is None else limit.seconds)
+    done = 0
+    while done < count:
+        batch = min(stride, count - done)
+        for _ in range(batch):
+            await recv()
+        done += batch
+        if clock() >= end:
+            break
+    return done, clock() - start
+
+
+def _flood_sync(send: Callable[[bytes], object], payload: bytes, stop: list[object], stride: int) -> None:
+    """Send `payload` until `stop` is not empty. The socket's send timeout
+    makes a send that waits give up now and then to look."""
+    while not stop:
+        try:
+            for _ in range(stride):
+                send(payload)
+        except zmq.Again:
+            pass
+
+
+async def _flood_async(send: Callable[[bytes], Awaitable[object]], payload: bytes) -> None:
+    """Send `payload` until cancelled."""
+    while True:
+        await send(payload)
+
+
+def _warm_up_trips(limit: Limit) -> tuple[int, float]:
+    # At most 100 round trips, and at most a tenth of the time limit.
+    seconds = math.inf if limit.seconds is None else limit.seconds / 10
+    return 100, seconds
+
+
+def _trips_sync(
+    send: Callable[[bytes], object], recv: Callable[[], object], payload: bytes, limit: Limit
+) -> float:
+    """The mean round trip in microseconds, after a warm-up."""
+    clock = time.perf_counter
+    warm, warm_seconds = _warm_up_trips(limit)
+    warm_end = clock() + warm_seconds
+    for _ in range(warm):
+        send(payload)
+        recv()
+        if clock() >= warm_end:
+            break
+    count = sys.maxsize if limit.count is None else limit.count
+    start = clock()
+    end = start + (math.inf if limit.seconds is None else limit.seconds)
+    done = 0
+    while done < count:
+        send(payload)
+        recv()
+        done += 1
+        if clock() >= end:
+            break
+    return (clock() - start) / done * 1e6
+
+
+async def _trips_async(
+    send: Callable[[bytes], Awaitable[object]],
+    recv: Callable[[], Awaitable[object]],
+    payload: bytes,
+    limit: Limit,
+) -> float:
+    """`_trips_sync` for zeromq and zmq.asyncio."""
+    clock = time.perf_counter
+    warm, warm_seconds = _warm_up_trips(limit)
+    warm_end = clock() + warm_seconds
+    for _ in range(warm):
+        await send(payload)
+        await recv()
+        if clock() >= warm_end:
+            break
+    count = sys.maxsize if limit.count is None else limit.count
+    start = clock()
+    end = start + (math.inf if limit.seconds is None else limit.seconds)
+    done = 0
+    while done < count:
+        await send(payload)
+        await recv()
+        done += 1
+        if clock() >= end:
+            break
+    return (clock() - start) / done * 1e6
+
+
+def _is_stop(message: object) -> bool:
+    return message == _STOP or message == [_STOP]
+
+
+def _echo_sync(send: Callable[[Any], object], recv: Callable[[], object]) -> None:
+    """Reply to each request with itself, until the stop request."""
+    while True:
+        message = recv()
+        send(message)
+        if _is_stop(message):
+            return
+
+
+async def _echo_async(send: Callable[[Any], Awaitable[object]], recv: Callable[[], Awaitable[object]]) -> None:
+    """`_echo_sync` for zeromq and zmq.asyncio."""
+    while True:
+        message = await recv()
+        await send(message)
+        if _is_stop(message):
+            return
+
+
+# -- sockets of each library, made alike ------------------------------------------
+
+
+def _sync_socket(ctx: zmq.Context[Any], kind: str, size: int) -> zmq.Socket[Any]:
+    sock: zmq.Socket[Any] = ctx.socket(getattr(zmq, kind))
+    sock.linger = 0
+    sock.sndhwm = sock.rcvhwm = _hwm(size)
+    sock.rcvtimeo = STALL_MS
+    return sock
+
+
+def _endpoint(sock: zmq.Socket[Any]) -> str:
+    return str(sock.getsockopt_string(zmq.LAST_ENDPOINT))
+
+
+def _sync_recv(sock: zmq.Socket[Any], kind: str) -> Callable[[], object]:
+    return sock.recv_multipart if kind == "ROUTER" else sock.recv
+
+
+class _AsyncEnd:
+    """A socket of zeromq or zmq.asyncio with the calls a measurement makes."""
+
+    def __init__(self, sock: Any, send: Any, recv: Any) -> None:
+        self.sock = sock
+        self.send: Callable[[Any], Awaitable[object]] = send
+        self.recv: Callable[[], Awaitable[object]] = recv
+
+
+class _AsyncLibrary:
+    """Makes the sockets of one asyncio library inside a running event loop."""
+
+    def __init__(self, lib: str) -> None:
+        self.lib = lib
+        self._ctx: Any = None
+        self._ends: list[_AsyncEnd] = []
+        if lib == "zmq.asyncio":
+            import zmq.asyncio
+
+            self._ctx = zmq.asyncio.Context()
+
+    def socket(self, kind: str, size: int) -> _AsyncEnd:
+        """A socket of type `kind` (``"PUSH"``...) set up for `size`-byte messages."""
+        hwm = _hwm(size)
+        if self.lib == "zeromq":
+            import zeromq
+
+            cls: type[zeromq.Socket] = getattr(zeromq, _ZEROMQ_CLASSES[kind])
+            options: dict[str, Any] = {"linger": 0}
+            for name in ("send_high_water_mark", "receive_high_water_mark"):
+                if hasattr(cls, name):
+                    options[name] = hwm
+            if hasattr(cls, "receive_timeout"):
+                options["receive_timeout"] = STALL_MS
+            sock: Any = cls(**options)
+            end = _AsyncEnd(sock, getattr(sock, "send", None), getattr(sock, "receive", None))
+        else:
+            sock = self._ctx.socket(getattr(zmq, kind))
+            sock.linger = 0
+            sock.sndhwm = sock.rcvhwm = hwm
+            sock.rcvtimeo = STALL_MS
+            recv = sock.recv_multipart if kind == "ROUTER" else sock.recv
+            end = _AsyncEnd(sock, sock.send, recv)
+        self._ends.append(end)
+        return end
+
+    async def bind(self, end: _AsyncEnd, address: str) -> str:
+        """Bind and return the endpoint to connect to."""
+        if self.lib == "zeromq":
+            await end.sock.bind(address)
+            return str(end.sock.last_endpoint)
+        end.sock.bind(address)
+        return _endpoint(end.sock)
+
+    def close(self) -> None:
+        """Close the sockets made (and zmq.asyncio's context)."""
+        for end in self._ends:
+            end.sock.close()
+        if self._ctx is not None:
+            self._ctx.destroy(linger=0)
+
+
+_ZEROMQ_CLASSES = {
+    "PUSH": "Push", "PULL": "Pull", "DEALER": "Dealer", "ROUTER": "Router", "REQ": "Request", "REP": "Reply",
+}
+
+
+# -- the worker's side ------------------------------------------------------------
+
+Emit = Callable[[dict[str, Any]], None]
+
+
+def _receive(lib: str, case: Case, limit: Limit, address: str, emit: Emit) -> tuple[int, float]:
+    """Bind the receiving end, report its endpoint, count what arrives."""
+    _, kind, _ = PATTERNS[case.pattern]
+    stride = _stride(case.size)
+    if lib == "pyzmq":
+        ctx: zmq.Context[Any] = zmq.Context()
+        try:
+            sock = _sync_socket(ctx, kind, case.size)
+            sock.bind(address)
+            emit({"endpoint": _endpoint(sock)})
+            recv = _sync_recv(sock, kind)
+            recv()
+            return _count_sync(recv, limit, stride)
+        finally:
+            ctx.destroy(linger=0)
+
+    async def run() -> tuple[int, float]:
+        library = _AsyncLibrary(lib)
+        try:
+            end = library.socket(kind, case.size)
+            emit({"endpoint": await library.bind(end, address)})
+            await end.recv()
+            return await _count_async(end.recv, limit, stride)
+        finally:
+            library.close()
+
+    return asyncio.run(run())
+
+
+def _echo(lib: str, case: Case, address: str, emit: Emit) -> None:
+    """Bind a REP, report its endpoint, echo until the stop request."""
+    if lib == "pyzmq":
+        ctx: zmq.Context[Any] = zmq.Context()
+        try:
+            sock = _sync_socket(ctx, "REP", case.size)
+            sock.bind(address)
+            emit({"endpoint": _endpoint(sock)})
+            _echo_sync(sock.send, sock.recv)
+        finally:
+            ctx.destroy(linger=0)
+        return
+
+    async def run() -> None:
+        library = _AsyncLibrary(lib)
+        try:
+            end = library.socket("REP", case.size)
+            emit({"endpoint": await library.bind(end, address)})
+            await _echo_async(end.send, end.recv)
+        finally:
+            library.close()
+
+    asyncio.run(run())
+
+
+def _local(lib: str, case: Case, limit: Limit, address: str) -> float:
+    """Both ends in this process: messages per second, or the mean round trip."""
+    _, bound_kind, connected_kind = PATTERNS[case.pattern]
+    payload = b"x" * case.size
+    stride = _stride(case.size)
+    if lib == "pyzmq":
+        return _local_sync(case, limit, address, payload, stride)
+
+    async def run() -> float:
+        library = _AsyncLibrary(lib)
+        try:
+            bound = library.socket(bound_kind, case.size)
+            await library.bind(bound, address)
+            connected = library.socket(connected_kind, case.size)
+            connected.sock.connect(address)
+            if case.latency:
+                # On failure, closing the sockets ends the echo task (and
+                # asyncio.run cancels it if not).
+                echo = asyncio.ensure_future(_echo_async(bound.send, bound.recv))
+                mean = await _trips_async(connected.send, connected.recv, payload, limit)
+                await connected.send(_STOP)
+                await connected.recv()
+                await echo
+                return mean
+            sender = asyncio.ensure_future(_flood_async(connected.send, payload))
+            try:
+                await bound.recv()
+                done, seconds = await _count_async(bound.recv, limit, stride)
+            finally:
+                sender.cancel()
+                await asyncio.gather(sender, return_exceptions=True)
+            return done / seconds
+        finally:
+            library.close()
+
+    return asyncio.run(run())
+
+
+def _local_sync(case: Case, limit: Limit, address: str, payload: bytes, stride: int) -> float:
+    """`_local` for pyzmq sync: the second end is a thread."""
+    _, bound_kind, connected_kind = PATTERNS[case.pattern]
+    ctx: zmq.Context[Any] = zmq.Context()
+    bound = _sync_socket(ctx, bound_kind, case.size)
+    bound.bind(address)
+    connected = _sync_socket(ctx, connected_kind, case.size)
+    connected.connect(address)
+    if case.latency:
+        # After a failure the echo thread may still be in a receive: its
+        # context is then left alone (closing a socket another thread uses is
+        # not safe), for the driver to end this process.
+        echo = threading.Thread(target=_echo_sync, args=(bound.send, bound.recv), daemon=True)
+        echo.start()
+        mean = _trips_sync(connected.send, connected.recv, payload, limit)
+        connected.send(_STOP)
+        connected.recv()
+        echo.join()
+        ctx.destroy(linger=0)
+        return mean
+    connected.sndtimeo = STOP_CHECK_MS
+    stop: list[object] = []
+    sender = threading.Thread(target=_flood_sync, args=(connected.send, payload, stop, stride))
+    sender.start()
+    try:
+        recv = _sync_recv(bound, bound_kind)
+        recv()
+        done, seconds = _count_sync(recv, limit, stride)
+    finally:
+        stop.append(True)  # the sender sees it within STOP_CHECK_MS
+        sender.join()
+        ctx.destroy(linger=0)
+    return done / seconds
+
+
+def worker_main() -> None:
+    """The loop of a worker process: one JSON command per line of stdin, JSON
+    replies on stdout, until stdin ends."""
+    # The driver decides what Ctrl-C does; it stops its workers itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    ipc_dir = tempfile.mkdtemp(prefix="zeromq-bench-")
+    serial = 0
+
+    def emit(reply: dict[str, Any]) -> None:
+        sys.stdout.write(json.dumps(reply) + "\n")
+        sys.stdout.flush()
+
+    try:
+        for line in sys.stdin:
+            command = json.loads(line)
+            lib: str = command["lib"]
+            case = Case(**command["case"])
+            limit = Limit(**command["limit"])
+            serial += 1
+            address = {
+                "tcp": "tcp://127.0.0.1:*",
+                "ipc": f"ipc://{ipc_dir}/{serial}",
+                "inproc": f"inproc://bench-{serial}",
+            }[case.transport]
+            try:
+                if command["op"] == "receive":
+                    done, seconds = _receive(lib, case, limit, address, emit)
+                    emit({"messages": done, "seconds": seconds})
+                elif command["op"] == "echo":
+                    _echo(lib, case, address, emit)
+                    emit({"done": True})
+                else:
+                    emit({"value": _local(lib, case, limit, address)})
+            except Exception as exc:
+                message = str(exc)
+                if isinstance(exc, (zmq.Again, TimeoutError)):
+                    message = f"no message for {STALL_MS / 1000:.0f} s"
+                emit({"error": f"{case.label}: {message}"})
+    finally:
+        shutil.rmtree(ipc_dir, ignore_errors=True)
+
+
+# -- the driver's side --------------------------------------------------------------
+
+_WORKER_CODE = "from zeromq._cli._measure import worker_main; worker_main()"
+
+
+class _Worker:
+    """A worker process of one library, and the lines to and from it."""
+
+    def __init__(self, lib: str) -> None:
+        self.lib = lib
+        # Where a worker's dying words go, for `_died` to tell.
+        self._stderr: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close())
+        env = dict(os.environ)
+        # The worker imports this very package, wherever it was imported from.
+        root = str(Path(__file__).resolve().parents[2])
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        self._process = subprocess.Popen(
+            [sys.executable, "-c", _WORKER_CODE],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            text=True,
+            env=env,
+        )
+
+    def send(self, command: dict[str, Any]) -> None:
+        """Give the worker a command."""
+        assert self._process.stdin is not None
+        try:
+            self._process.stdin.write(json.dumps(command) + "\n")
+            self._process.stdin.flush()
+        except OSError:
+            raise BenchError(self._died()) from None
+
+    def reply(self) -> dict[str, Any]:
+        """The worker's next reply; a `BenchError` if it is an error or the worker died."""
+        assert self._process.stdout is not None
+        line = self._process.stdout.readline()
+        if not line:
+            raise BenchError(self._died())
+        reply: dict[str, Any] = json.loads(line)
+        if "error" in reply:
+            raise BenchError(f"{self.lib}: {reply['error']}")
+        return reply
+
+    def _died(self) -> str:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._process.wait(timeout=5)
+        self._stderr.seek(0)
+        lines = self._stderr.read().decode(errors="replace").strip().splitlines()
+        last = lines[-1] if lines else f"exit status {self._process.returncode}"
+        return f"the {self.lib} benchmark worker failed: {last}"
+
+    def close(self, *, kill: bool = False) -> None:
+        """End the worker: at the end of its stdin, or at once with `kill`."""
+        if self._process.stdin is not None:
+            with contextlib.suppress(OSError):  # a dead worker's pipe
+                self._process.stdin.close()
+        try:
+            if kill:
+                self._process.kill()
+            self._process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        if self._process.stdout is not None:
+            self._process.stdout.close()
+        self._stderr.close()
+
+
+def _capture(call: Callable[[], dict[str, Any]], box: list[object]) -> None:
+    try:
+        box.append(call())
+    except BaseException as exc:
+        box.append(exc)
+
+
+def _unbox(box: list[object]) -> dict[str, Any]:
+    value = box[0]
+    if isinstance(value, BaseException):
+        raise value
+    assert isinstance(value, dict)
+    return value
+
+
+def _send_until(lib: str, case: Case, endpoint: str, until: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Connect the sending end to `endpoint` and flood it until `until()` returns."""
+    _, _, kind = PATTERNS[case.pattern]
+    payload = b"x" * case.size
+    if lib == "pyzmq":
+        ctx: zmq.Context[Any] = zmq.Context()
+        try:
+            sock = _sync_socket(ctx, kind, case.size)
+            sock.sndtimeo = STOP_CHECK_MS
+            sock.connect(endpoint)
+            box: list[object] = []
+            waiter = threading.Thread(target=_capture, args=(until, box))
+            waiter.start()
+            _flood_sync(sock.send, payload, box, _stride(case.size))
+            waiter.join()
+            return _unbox(box)
+        finally:
+            ctx.destroy(linger=0)
+
+    async def run() -> dict[str, Any]:
+        library = _AsyncLibrary(lib)
+        try:
+            end = library.socket(kind, case.size)
+            end.sock.connect(endpoint)
+            sender = asyncio.ensure_future(_flood_async(end.send, payload))
+            try:
+                return await asyncio.get_running_loop().run_in_executor(None, until)
+            finally:
+                sender.cancel()
+                await asyncio.gather(sender, return_exceptions=True)
+        finally:
+            library.close()
+
+    return asyncio.run(run())
+
+
+def _round_trips(lib: str, case: Case, limit: Limit, endpoint: str) -> float:
+    """Connect a REQ to the echoing `endpoint`: the mean round trip in us."""
+    payload = b"x" * case.size
+    if lib == "pyzmq":
+        ctx: zmq.Context[Any] = zmq.Context()
+        try:
+            sock = _sync_socket(ctx, "REQ", case.size)
+            sock.connect(endpoint)
+            mean = _trips_sync(sock.send, sock.recv, payload, limit)
+            sock.send(_STOP)
+            sock.recv()
+            return mean
+        finally:
+            ctx.destroy(linger=0)
+
+    async def run() -> float:
+        library = _AsyncLibrary(lib)
+        try:
+            end = library.socket("REQ", case.size)
+            end.sock.connect(endpoint)
+            mean = await _trips_async(end.send, end.recv, payload, limit)
+            await end.send(_STOP)
+            await end.recv()
+            return mean
+        finally:
+            library.close()
+
+    return asyncio.run(run())
+
+
+class Runner:
+    """Runs measurements; owns one worker process per library, started when
+    first needed and stopped by `close()` (or the end of a ``with`` block)."""
+
+    def __init__(self) -> None:
+        self._workers: dict[str, _Worker] = {}
+
+    def measure(self, case: Case, lib: str, limit: Limit) -> float:
+        """Messages per second (throughput) or mean round trip in us (latency).
+
+        Raises:
+            BenchError: the measurement failed (its worker says why).
+        """
+        if lib not in LIBRARIES:
+            raise ValueError(f"unknown library {lib!r}")
+        worker = self._workers.get(lib)
+        if worker is None:
+            worker = self._workers[lib] = _Worker(lib)
+        command = {"lib": lib, "case": asdict(case), "limit": asdict(limit)}
+        try:
+            if case.transport == "inproc":
+                worker.send({"op": "local", **command})
+                return float(worker.reply()["value"])
+            if case.latency:
+                worker.send({"op": "echo", **command})
+                mean = _round_trips(lib, case, limit, worker.reply()["endpoint"])
+                worker.reply()
+                return mean
+            worker.send({"op": "receive", **command})
+            result = _send_until(lib, case, worker.reply()["endpoint"], worker.reply)
+            return float(result["messages"]) / float(result["seconds"])
+        except (zmq.ZMQError, OSError) as exc:  # pyzmq's errors, or zeromq's
+            # The worker is mid-measurement; it is of no more use.
+            self._workers.pop(lib).close(kill=True)
+            if isinstance(exc, (zmq.Again, TimeoutError)):
+                raise BenchError(f"{lib}: {case.label}: no answer for {STALL_MS / 1000:.0f} s") from None
+            raise BenchError(f"{lib}: {case.label}: {exc}") from None
+        except BenchError:
+            self._workers.pop(lib).close(kill=True)
+            raise
+
+    def close(self, *, kill: bool = False) -> None:
+        """Stop the workers."""
+        workers, self._workers = self._workers, {}
+        for worker in workers.values():
+            worker.close(kill=kill)
+
+    def __enter__(self) -> Runner:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close(kill=exc_type is not None)
+
+
+def median_of_rounds(
+    rounds: int, libraries: Sequence[str], measure: Callable[[str], float]
+) -> dict[str, float]:
+    """Measure each library `rounds` times, taking turns; the median of each."""
+    samples: dict[str, list[float]] = {lib: [] for lib in libraries}
+    for _ in range(rounds):
+        for lib in libraries:
+            samples[lib].append(measure(lib))
+    return {lib: statistics.median(values) for lib, values in samples.items()}
