@@ -280,15 +280,18 @@ def test_a_socket_can_be_used_from_successive_event_loops() -> None:
 def test_a_socket_waiting_in_one_running_loop_refuses_another() -> None:
     import threading
 
-    pull = zeromq.Dealer(linger=0)  # no peer: its receive and send both wait
+    # No peer: its receive and send both wait (bounded, should the test fail).
+    pull = zeromq.Dealer(linger=0, send_timeout=5000)
     started = threading.Event()
     stop: list[asyncio.AbstractEventLoop] = []
 
     async def hold() -> None:
         stop.append(asyncio.get_running_loop())
+        pending = asyncio.ensure_future(pull.receive())
+        await asyncio.sleep(0)  # the receive now waits, watched by this loop
         started.set()
         with contextlib.suppress(zeromq.ZMQError):  # ends when closed
-            await pull.receive()
+            await pending
 
     thread = threading.Thread(target=asyncio.run, args=(hold(),))
     thread.start()
@@ -304,3 +307,18 @@ def test_a_socket_waiting_in_one_running_loop_refuses_another() -> None:
     finally:
         stop[0].call_soon_threadsafe(pull.close)
         thread.join(10)
+
+
+async def test_plain_server_enforcing_a_zap_domain_without_one_is_refused_not_a_crash() -> None:
+    async with zeromq.Reply(linger=0, plain_server=True, zap_enforce_domain=True) as server:
+        with pytest.raises(zeromq.ZMQError, match="zap_domain") as info:
+            await server.bind("tcp://127.0.0.1:*")
+        assert info.value.code == "EINVAL"
+        server.zap_domain = "global"
+        await server.bind("tcp://127.0.0.1:*")
+
+
+def test_unsetting_an_unset_string_option_does_nothing() -> None:
+    sock = zeromq.Router(linger=0, zap_domain=None, socks_proxy=None)
+    assert sock.zap_domain is None
+    sock.close()

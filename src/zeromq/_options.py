@@ -102,7 +102,8 @@ class Str(Kind["str | None"]):
 
     def write(self, native: _Native, option: int, raw: object) -> None:
         if raw is None:
-            clear_option(native, option)  # type: ignore[arg-type]
+            if native.get(option):  # unsetting what is not set does nothing
+                clear_option(native, option)  # type: ignore[arg-type]
         else:
             native.set(option, raw)
 
