@@ -286,46 +286,46 @@ async def test_dealer_with_a_send_and_a_receive_pending_at_once(make_pair, trans
     assert got == [str(i).encode() for i in range(sent)] + [b"last"]
 
 
+class Ticker:
+    """Counts the loop turns another task gets while the body runs."""
+
+    def __init__(self) -> None:
+        self.ticks = 0
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(0)
+            self.ticks += 1
+
+    async def __aenter__(self) -> Ticker:
+        self._task = asyncio.ensure_future(self._tick())
+        await asyncio.sleep(0)  # started
+        self.ticks = 0
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._task.cancel()
+
+
 async def test_a_receive_loop_over_a_backlog_lets_other_tasks_run(make_pair) -> None:
     pull, push = await make_pair(zeromq.Pull, zeromq.Push, "inproc")
     total = 20 * YIELD_EVERY
     pull.receive_high_water_mark = push.send_high_water_mark = 0
     for i in range(total):
         await push.send(str(i))
-    ticks = 0
-
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            ticks += 1
-            await asyncio.sleep(0)
-
-    tick_task = asyncio.ensure_future(ticker())
-    await asyncio.sleep(0)
-    start = ticks
-    for _ in range(total):
-        await pull.receive()  # every message is already queued
-    assert ticks - start >= total // YIELD_EVERY - 1
-    tick_task.cancel()
+    async with Ticker() as ticker:
+        for _ in range(total):
+            await pull.receive()  # every message is already queued
+    assert ticker.ticks >= total // YIELD_EVERY - 1
 
 
 async def test_a_send_loop_lets_other_tasks_run(make_pair) -> None:
     pull, push = await make_pair(zeromq.Pull, zeromq.Push, "inproc")
     pull.receive_high_water_mark = push.send_high_water_mark = 0
-    ticks = 0
-
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            ticks += 1
-            await asyncio.sleep(0)
-
-    tick_task = asyncio.ensure_future(ticker())
-    await asyncio.sleep(0)
-    for i in range(10 * YIELD_EVERY):
-        await push.send(str(i))
-    assert ticks >= 9
-    tick_task.cancel()
+    async with Ticker() as ticker:
+        for i in range(10 * YIELD_EVERY):
+            await push.send(str(i))  # every send completes at once
+    assert ticker.ticks >= 9
 
 
 async def test_readable_and_writable(make_pair, transport: str) -> None:

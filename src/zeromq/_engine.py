@@ -20,7 +20,7 @@ import contextlib
 import errno
 import weakref
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import zmq
 
@@ -34,6 +34,8 @@ from ._native import send_message as _send_message
 _POLLIN = int(zmq.POLLIN)
 _POLLOUT = int(zmq.POLLOUT)
 _NativeError = zmq.ZMQError
+
+T = TypeVar("T")
 
 # How many operations may complete at once before `send`/`receive` yield to
 # the event loop. An `await` that does not suspend never lets other tasks
@@ -230,6 +232,48 @@ class Engine:
         if expired:
             raise timeout_error(what)
 
+    async def _complete(self, receiving: bool, attempt: Callable[[Any], T | None]) -> T:
+        """The slow path of `send` and `receive`: retry `attempt` (a hot call
+        of _native, None meaning EAGAIN) until it completes, waiting for
+        readiness in between, within the direction's timeout."""
+        owner = object()
+        if receiving:
+            self._receive_owner = owner
+        else:
+            self._send_owner = owner
+        what = "receive" if receiving else "send"
+        try:
+            if self._budget <= 0:
+                self._budget = YIELD_EVERY
+                # Yield to other tasks before the attempt, so that a
+                # cancellation here has taken or sent nothing.
+                await asyncio.sleep(0)
+            deadline: float | None = None
+            first = True
+            while True:
+                # The message is taken (or queued) in this coroutine's own step,
+                # never in a callback: a task cancelled while it waits has had
+                # nothing taken off the socket.
+                try:
+                    result = attempt(self._target)
+                except _NativeError as exc:
+                    raise self._error(exc, f"Cannot {what}") from None
+                if result is not None:
+                    if (self._send_waiter if receiving else self._receive_waiter) is not None:
+                        self._poll()
+                    return result
+                if first:
+                    timeout = self._receive_timeout if receiving else self._send_timeout
+                    deadline = self._deadline(timeout, what)
+                    first = False
+                await self._wait(receiving, deadline, what)
+        finally:
+            if receiving:
+                if self._receive_owner is owner:
+                    self._receive_owner = None
+            elif self._send_owner is owner:
+                self._send_owner = None
+
     def _take_over(self, receiving: bool) -> bool:
         """Whether the pending operation of a direction was cancelled, and if
         so release it so that a new one may start at once.
@@ -315,7 +359,7 @@ class Readable(Engine):
                 if self._send_waiter is not None:
                     self._poll()
                 return message
-        return await self._receive_waiting(_recv_message)
+        return await self._complete(True, _recv_message)
 
     async def receive_buffers(self) -> list[memoryview]:
         """Like `receive()`, but without copying: each part is a read-only
@@ -329,36 +373,8 @@ class Readable(Engine):
         if self._receive_owner is not None and not self._take_over(True):
             raise busy_error("receive")
         self._budget -= 1
-        parts = await self._receive_waiting(_recv_parts)
+        parts = await self._complete(True, _recv_parts)
         return [memoryview(part) for part in parts]
-
-    async def _receive_waiting(self, take: Callable[[Any], list[Any] | None]) -> list[Any]:
-        owner = self._receive_owner = object()
-        try:
-            if self._budget <= 0:
-                self._budget = YIELD_EVERY
-                # Yield before taking a message, so a cancellation here loses nothing.
-                await asyncio.sleep(0)
-            deadline: float | None = None
-            first = True
-            while True:
-                # Take the message in this coroutine's own step: if the task is
-                # cancelled while waiting, nothing has been taken off the socket.
-                try:
-                    message = take(self._target)
-                except _NativeError as exc:
-                    raise self._error(exc, "Cannot receive") from None
-                if message is not None:
-                    if self._send_waiter is not None:
-                        self._poll()
-                    return message
-                if first:
-                    deadline = self._deadline(self._receive_timeout, "receive")
-                    first = False
-                await self._wait(True, deadline, "receive")
-        finally:
-            if self._receive_owner is owner:
-                self._receive_owner = None
 
     def __aiter__(self) -> Self:
         return self
@@ -411,29 +427,4 @@ class Writable(Engine):
                 if self._receive_waiter is not None:
                     self._poll()
                 return
-        await self._send_waiting(data)
-
-    async def _send_waiting(self, data: object) -> None:
-        owner = self._send_owner = object()
-        try:
-            if self._budget <= 0:
-                self._budget = YIELD_EVERY
-                await asyncio.sleep(0)
-            deadline: float | None = None
-            first = True
-            while True:
-                try:
-                    sent = _send_message(self._target, data)
-                except _NativeError as exc:
-                    raise self._error(exc, "Cannot send") from None
-                if sent:
-                    if self._receive_waiter is not None:
-                        self._poll()
-                    return
-                if first:
-                    deadline = self._deadline(self._send_timeout, "send")
-                    first = False
-                await self._wait(False, deadline, "send")
-        finally:
-            if self._send_owner is owner:
-                self._send_owner = None
+        await self._complete(False, lambda target: _send_message(target, data) or None)
