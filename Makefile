@@ -22,7 +22,7 @@ lint: $(STAMP)
 	$(BIN)/python scripts/gen_stubs.py --check
 
 typecheck: $(STAMP)
-	$(BIN)/mypy src/zeromq
+	$(BIN)/mypy src/zeromq tests/typing
 
 test: lint typecheck
 	$(BIN)/python -m pytest
