@@ -457,3 +457,24 @@ def test_the_c_accelerator_is_in_use() -> None:
     from zeromq import _native
 
     assert _native.ACCELERATED
+
+
+async def test_a_woken_task_keeps_its_context_variables(make_pair, transport: str) -> None:
+    """A waiting receive is resumed straight from the fd callback (one loop
+    turn sooner than a Future would): it must still run in its own context."""
+    import contextvars
+
+    request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id")
+    pull, push = await make_pair(zeromq.Pull, zeromq.Push, transport)
+
+    async def handle(name: str) -> tuple[str, list[bytes]]:
+        request_id.set(name)
+        message = await pull.receive()  # waits: nothing is queued yet
+        return request_id.get(), message
+
+    task = asyncio.ensure_future(handle("task-1"))
+    await asyncio.sleep(0)
+    request_id.set("caller")
+    await push.send("hello")
+    assert await task == ("task-1", [b"hello"])
+    assert request_id.get() == "caller"

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import errno
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import zmq
@@ -67,7 +68,96 @@ _WAITING: set[Engine] = set()
 def _on_readable(ref: weakref.ref[Engine]) -> None:
     engine = ref()
     if engine is not None:
-        engine._poll()
+        engine._poll(now=True)
+
+
+class Waiter:
+    """What a waiting `send` or `receive` awaits: a minimal Future-like
+    object (asyncio Tasks accept any object with `_asyncio_future_blocking`).
+
+    Its result says whether the wait timed out. Unlike `asyncio.Future`,
+    `wake(now=True)` resumes the waiting task right away instead of on the
+    loop's next turn, which saves one event-loop iteration per wake-up. That
+    is only allowed from a plain loop callback (the fd watch, a timer), never
+    from inside a task's step, where a task cannot start another.
+    """
+
+    __slots__ = ("_asyncio_future_blocking", "_callback", "_context", "_loop", "_state")
+
+    _PENDING, _READY, _EXPIRED, _CANCELLED = 0, 1, 2, 3
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._state = Waiter._PENDING
+        self._callback: Callable[[Waiter], object] | None = None
+        self._context: contextvars.Context | None = None
+        self._asyncio_future_blocking = False
+
+    def wake(self, expired: bool = False, now: bool = False) -> None:
+        """Complete the wait (a no-op once done); `now` resumes the task at once."""
+        if self._state != Waiter._PENDING:
+            return
+        self._state = Waiter._EXPIRED if expired else Waiter._READY
+        callback, self._callback = self._callback, None
+        if callback is None:
+            return
+        context = self._context or contextvars.copy_context()
+        if now:
+            context.run(callback, self)
+        else:
+            self._loop.call_soon(callback, self, context=context)
+
+    # -- what asyncio.Task uses of a Future ----------------------------------
+
+    def get_loop(self) -> asyncio.AbstractEventLoop:
+        return self._loop
+
+    def done(self) -> bool:
+        return self._state != Waiter._PENDING
+
+    def cancelled(self) -> bool:
+        return self._state == Waiter._CANCELLED
+
+    def result(self) -> bool:
+        if self._state == Waiter._CANCELLED:
+            raise asyncio.CancelledError
+        if self._state == Waiter._PENDING:
+            raise asyncio.InvalidStateError("the wait is not over")
+        return self._state == Waiter._EXPIRED
+
+    def exception(self) -> BaseException | None:
+        if self._state == Waiter._CANCELLED:
+            raise asyncio.CancelledError
+        return None
+
+    def add_done_callback(
+        self, callback: Callable[[Waiter], object], *, context: contextvars.Context | None = None
+    ) -> None:
+        if self._state != Waiter._PENDING:
+            self._loop.call_soon(callback, self, context=context)
+        else:
+            self._callback, self._context = callback, context
+
+    def remove_done_callback(self, callback: Callable[[Waiter], object]) -> int:
+        if self._callback is not None and self._callback == callback:
+            self._callback = None
+            return 1
+        return 0
+
+    def cancel(self, msg: object = None) -> bool:
+        if self._state != Waiter._PENDING:
+            return False
+        self._state = Waiter._CANCELLED
+        callback, self._callback = self._callback, None
+        if callback is not None:
+            self._loop.call_soon(callback, self, context=self._context)
+        return True
+
+    def __await__(self) -> Generator[Waiter, None, bool]:
+        if self._state == Waiter._PENDING:
+            self._asyncio_future_blocking = True
+            yield self
+        return self.result()
 
 
 def _part(part: object) -> object:
@@ -138,8 +228,8 @@ class Engine:
         self._closed = False
         self._orphaned = False  # a parent's socket in a forked child
         self._budget = YIELD_EVERY
-        self._receive_waiter: asyncio.Future[bool] | None = None
-        self._send_waiter: asyncio.Future[bool] | None = None
+        self._receive_waiter: Waiter | None = None
+        self._send_waiter: Waiter | None = None
         # The token of the pending wait of each direction, or None.
         self._receive_owner: object | None = None
         self._send_owner: object | None = None
@@ -150,20 +240,18 @@ class Engine:
 
     # -- readiness ---------------------------------------------------------
 
-    def _poll(self) -> None:
-        """Read ZMQ_EVENTS (consuming the fd's edge) and wake who can go on."""
+    def _poll(self, now: bool = False) -> None:
+        """Read ZMQ_EVENTS (consuming the fd's edge) and wake who can go on;
+        `now` (only from a loop callback, see `Waiter`) resumes them at once."""
         try:
             events = _events(self._target)
         except _NativeError:
             return  # closed: close() has woken the waiters
-        if events & _POLLIN:
-            waiter = self._receive_waiter
-            if waiter is not None and not waiter.done():
-                waiter.set_result(False)
-        if events & _POLLOUT:
-            waiter = self._send_waiter
-            if waiter is not None and not waiter.done():
-                waiter.set_result(False)
+        if events & _POLLIN and self._receive_waiter is not None:
+            self._receive_waiter.wake(now=now)
+        # Read again: a task resumed just now may have changed it.
+        if events & _POLLOUT and self._send_waiter is not None:
+            self._send_waiter.wake(now=now)
 
     def _watch(self) -> asyncio.AbstractEventLoop:
         """Make sure the running loop watches our fd; return that loop."""
@@ -196,7 +284,7 @@ class Engine:
         again.
         """
         loop = self._watch()
-        waiter: asyncio.Future[bool] = loop.create_future()
+        waiter = Waiter(loop)
         if receiving:
             self._receive_waiter = waiter
         else:
@@ -317,14 +405,13 @@ class Engine:
         self._target = CLOSED_TARGET
         self._unwatch()
         for waiter in (self._receive_waiter, self._send_waiter):
-            if waiter is not None and not waiter.done():
-                waiter.set_result(False)  # the woken operation sees _closed
+            if waiter is not None:
+                waiter.wake()  # the woken operation sees _closed
         _WAITING.discard(self)
 
 
-def _expire(waiter: asyncio.Future[bool]) -> None:
-    if not waiter.done():
-        waiter.set_result(True)
+def _expire(waiter: Waiter) -> None:
+    waiter.wake(expired=True, now=True)
 
 
 class Readable(Engine):
