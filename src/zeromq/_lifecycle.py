@@ -51,7 +51,9 @@ def _terminate(natives: list[zmq.Context[zmq.Socket[bytes]]]) -> None:
 def _at_exit() -> None:
     contexts = list(_CONTEXTS)
     for ctx in contexts:
-        for sock in list(ctx._sockets):
+        # Observed sockets first: their last events must still find the
+        # observers' reading sockets open (libzmq's monitor sends blocking).
+        for sock in sorted(ctx._sockets, key=lambda s: getattr(s, "_observer", None) is None):
             with contextlib.suppress(Exception):  # best effort at exit
                 sock.close()
     natives = [ctx._native for ctx in contexts]
