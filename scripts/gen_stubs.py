@@ -106,6 +106,7 @@ def context_stub() -> str:
     out += (
         "    _native: zmq.Context[zmq.Socket[bytes]]\n"
         "    _option_cache: dict[str, object]\n"
+        "    _pid: int\n"
         "    _sockets: weakref.WeakSet[Any]\n"
     )
     out = out.replace(": bool = ...", ": bool | None = None").replace(": int = ...", ": int | None = None")

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 import weakref
 from typing import Any
 
 import zmq
 
-from ._lifecycle import track_context
+from ._lifecycle import retire, track_context
 from ._options import CONTEXT, apply_keywords, attach, keyword_table, options_for
 
 
@@ -25,11 +27,12 @@ class Context:
         ValueError, ZMQError: a value out of range, naming the option.
     """
 
-    __slots__ = ("__weakref__", "_native", "_option_cache", "_sockets")
+    __slots__ = ("__weakref__", "_native", "_option_cache", "_pid", "_sockets")
     _keywords = keyword_table("Context")
 
     def __init__(self, **options: Any) -> None:
         self._native: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+        self._pid = os.getpid()  # a forked child must not terminate its parent's
         self._option_cache: dict[str, object] = {}
         self._sockets: weakref.WeakSet[Any] = weakref.WeakSet()
         apply_keywords(
@@ -39,6 +42,13 @@ class Context:
 
     def __repr__(self) -> str:
         return f"<zeromq.Context sockets={len(self._sockets)}>"
+
+    def __del__(self) -> None:
+        # Not pyzmq's finalizer, which terminates the context right here and
+        # so blocks whoever dropped it (often the event loop) while queued
+        # messages wait out their linger.
+        with contextlib.suppress(Exception):  # a failed __init__, or interpreter teardown
+            retire(self)
 
 
 attach(Context, options_for(next(iter(CONTEXT))))

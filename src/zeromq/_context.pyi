@@ -69,6 +69,7 @@ class Context:
 
     _native: zmq.Context[zmq.Socket[bytes]]
     _option_cache: dict[str, object]
+    _pid: int
     _sockets: weakref.WeakSet[Any]
     def __repr__(self) -> str: ...
 

@@ -182,12 +182,14 @@ def _part(part: object) -> object:
             "message part must be bytes, a buffer, str, int, float or None, "
             f"not {cls.__name__}"
         ) from None
+    if not view.c_contiguous:
+        return view.tobytes()
     if view.nbytes >= _ZERO_COPY_MIN and view.readonly and not ACCELERATED:
         # Large read-only buffers go without a copy (the accelerator does the
         # same in C). Writable ones are copied: a later change to the buffer
         # must not alter a message still queued.
         return zmq.Frame(view, copy=False)
-    return view if view.c_contiguous else view.tobytes()
+    return view
 
 
 def to_parts(message: object) -> list[object]:
@@ -362,6 +364,20 @@ class Engine:
             elif self._send_owner is owner:
                 self._send_owner = None
 
+    def _check_loop(self, waiter: Waiter) -> None:
+        """Refuse an operation from another thread's loop while this socket's
+        own loop waits on it: libzmq sockets must not be used from two
+        threads at once, and the waiter could not be woken safely."""
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is not waiter._loop:
+            raise ZMQError(
+                errno.EBUSY,
+                "Socket is in use by another event loop; use each socket from one loop",
+            )
+
     def _take_over(self, receiving: bool) -> bool:
         """Whether the pending operation of a direction was cancelled, and if
         so release it so that a new one may start at once.
@@ -435,6 +451,8 @@ class Readable(Engine):
         """
         if self._receive_owner is not None and not self._take_over(True):
             raise busy_error("receive")
+        if self._send_waiter is not None:
+            self._check_loop(self._send_waiter)
         self._budget -= 1
         if self._budget > 0:
             # Fast path: one call takes a whole message; no future, no loop trip.
@@ -502,6 +520,8 @@ class Writable(Engine):
         """
         if self._send_owner is not None and not self._take_over(False):
             raise busy_error("send")
+        if self._receive_waiter is not None:
+            self._check_loop(self._receive_waiter)
         # All parts are converted before any is sent: a bad part sends nothing.
         data = message if type(message) is bytes else to_parts(message)
         self._budget -= 1

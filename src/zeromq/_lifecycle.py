@@ -12,6 +12,7 @@ import contextlib
 import os
 import sys
 import threading
+import time
 import weakref
 from typing import Protocol
 
@@ -27,15 +28,19 @@ HINT = (
 
 class _Closable(Protocol):
     def close(self) -> None: ...
+    def _close_at_exit(self) -> None: ...
     def _forget(self) -> None: ...
 
 
 class _Tracked(Protocol):
     _native: zmq.Context[zmq.Socket[bytes]]
+    _pid: int
     _sockets: weakref.WeakSet[_Closable]
 
 
 _CONTEXTS: weakref.WeakSet[_Tracked] = weakref.WeakSet()
+# Threads terminating contexts that were dropped (see `retire`).
+_RETIRING: list[threading.Thread] = []
 
 
 def track_context(ctx: _Tracked) -> None:
@@ -48,6 +53,25 @@ def _terminate(natives: list[zmq.Context[zmq.Socket[bytes]]]) -> None:
             native.term()
 
 
+def retire(ctx: _Tracked) -> None:
+    """Terminate a dropped context without blocking the thread that dropped it.
+
+    Its sockets are all closed (each kept it alive), but messages they queued
+    may still be waiting out their `linger`; terminating waits for them.
+    Done here on a thread, and waited for at exit like any context.
+    """
+    # Not a parent's context in a forked child (no I/O threads here), and no
+    # new thread while the interpreter shuts down (it could never start).
+    if ctx._pid != os.getpid() or ctx._native.closed or sys.is_finalizing():
+        return
+    worker = threading.Thread(
+        target=_terminate, args=([ctx._native],), daemon=True, name="zeromq-term"
+    )
+    worker.start()
+    _RETIRING[:] = [t for t in _RETIRING if t.is_alive()]
+    _RETIRING.append(worker)
+
+
 def _at_exit() -> None:
     contexts = list(_CONTEXTS)
     for ctx in contexts:
@@ -55,17 +79,23 @@ def _at_exit() -> None:
         # observers' reading sockets open (libzmq's monitor sends blocking).
         for sock in sorted(ctx._sockets, key=lambda s: getattr(s, "_observer", None) is None):
             with contextlib.suppress(Exception):  # best effort at exit
-                sock.close()
+                sock._close_at_exit()
     natives = [ctx._native for ctx in contexts]
-    if not natives:
+    workers = [t for t in _RETIRING if t.is_alive()]
+    if natives:
+        worker = threading.Thread(target=_terminate, args=(natives,), daemon=True)
+        worker.start()
+        workers.append(worker)
+    if not workers:
         return
-    worker = threading.Thread(target=_terminate, args=(natives,), daemon=True)
-    worker.start()
-    worker.join(HINT_AFTER)
-    if worker.is_alive():
+    deadline = time.monotonic() + HINT_AFTER
+    for worker in workers:
+        worker.join(max(0.0, deadline - time.monotonic()))
+    if any(worker.is_alive() for worker in workers):
         sys.stderr.write(HINT)
         sys.stderr.flush()
-        worker.join()
+        for worker in workers:
+            worker.join()
 
 
 # Registered after pyzmq's own atexit hook, so it runs before it.
@@ -82,6 +112,7 @@ def _after_fork_in_child() -> None:
         for sock in list(ctx._sockets):
             sock._forget()
     _CONTEXTS.clear()
+    _RETIRING.clear()  # the parent's threads do not exist here
     from . import _context
 
     _context._reset_default_after_fork()

@@ -40,6 +40,23 @@ def _libzmq() -> ctypes.CDLL | None:
     return None
 
 
+def read_long_string(native: zmq.Socket[bytes], option: int) -> bytes | None:
+    """A string option longer than pyzmq's 256-byte buffer, or None if it
+    cannot be read either way."""
+    lib = _libzmq()
+    if lib is None:
+        return None
+    size = ctypes.c_size_t(4096)
+    buffer = ctypes.create_string_buffer(size.value)
+    lib.zmq_getsockopt.argtypes = [
+        ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.POINTER(ctypes.c_size_t)
+    ]
+    lib.zmq_getsockopt.restype = ctypes.c_int
+    if lib.zmq_getsockopt(native.underlying, option, buffer, ctypes.byref(size)) != 0:
+        return None
+    return buffer.raw[: size.value].rstrip(b"\0")
+
+
 def clear_option(native: zmq.Socket[bytes], option: int) -> None:
     """Set a string option to NULL (its unset state).
 

@@ -10,6 +10,7 @@ IDEs see them; a test keeps the stubs in step with the table.
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
@@ -17,8 +18,8 @@ from typing import Any, Generic, Protocol, TypeVar
 import zmq
 from zmq.utils import z85
 
-from ._errors import ZMQError, from_zmq
-from ._native import clear_option
+from ._errors import ZMQError, closed_error, from_zmq
+from ._native import clear_option, read_long_string
 
 T = TypeVar("T")
 
@@ -90,7 +91,10 @@ class Str(Kind["str | None"]):
         if value is None or value in ("", b""):
             return None
         if isinstance(value, str):
-            return value.encode()
+            try:
+                return value.encode()
+            except UnicodeEncodeError as exc:
+                raise ValueError(f"option {name!r}: {value!r} cannot be encoded as UTF-8 ({exc.reason})") from None
         if isinstance(value, bytes):
             return value
         raise TypeError(f"option {name!r} takes a str or None, not {type(value).__name__}")
@@ -363,6 +367,7 @@ class OptionProperty:
         opt = self.option
         if not opt.readable:
             raise AttributeError(f"option {opt.name!r} can only be written")
+        _check_open(obj)
         if opt.access == "kept":
             value = obj._option_cache.get(opt.name, None)
             if value is None:
@@ -371,6 +376,12 @@ class OptionProperty:
         try:
             raw = obj._native.get(opt.id)
         except zmq.ZMQError as exc:
+            if exc.errno == errno.EINVAL and isinstance(opt.kind, Str):
+                # pyzmq reads strings into 256 bytes; a longer one (an inproc
+                # name, say) needs a larger buffer.
+                raw = read_long_string(obj._native, opt.id)
+                if raw is not None:
+                    return opt.kind.decode(raw)
             raise from_zmq(exc, f"Cannot read option {opt.name!r}") from None
         return opt.kind.decode(raw)
 
@@ -385,6 +396,7 @@ def set_option(obj: HasOptions, opt: Option, value: object) -> None:
     """Convert and set one option, raising what the contract names on bad input."""
     if not opt.writable:
         raise AttributeError(f"option {opt.name!r} is read-only")
+    _check_open(obj)
     raw = opt.kind.encode(opt.name, value)
     try:
         opt.kind.write(obj._native, opt.id, raw)
@@ -396,6 +408,13 @@ def set_option(obj: HasOptions, opt: Option, value: object) -> None:
         obj._option_cache[opt.name] = raw
     if opt.mirror is not None:
         setattr(obj, opt.mirror, value)
+
+
+def _check_open(obj: HasOptions) -> None:
+    # Sockets only (a Context has no `_closed`): a closed socket, or a
+    # parent's socket in a forked child, must not touch libzmq.
+    if getattr(obj, "_closed", False):
+        raise closed_error(getattr(obj, "_orphaned", False))
 
 
 def attach(cls: type, names: Iterable[Option]) -> None:

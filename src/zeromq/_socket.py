@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import errno
 from collections.abc import Callable
 from types import TracebackType
@@ -11,6 +12,7 @@ import zmq
 
 from ._engine import Engine, Readable, Writable
 from ._errors import ZMQError, closed_error, from_zmq
+from ._native import CLOSED_TARGET
 from ._native import events as _events
 from ._options import Option, apply_keywords
 
@@ -18,6 +20,14 @@ if TYPE_CHECKING:
     from ._context import Context
     from ._observer import Observer
     from ._proxy import Proxy
+
+
+def _runs_in(loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether this thread is running `loop`."""
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
 
 
 def _check_address(address: object, what: str) -> str:
@@ -81,8 +91,36 @@ class SocketBase(Engine):
         ``ENOTSOCK``) and an `async for` over the socket ends. Queued outgoing
         messages are kept for `linger` milliseconds. The observer, if any,
         delivers its ``"end"`` event and closes.
+
+        Called from another thread than the one whose event loop waits on
+        the socket, it refuses new operations at once and closes the socket
+        in the loop's own thread, which also ends the pending operations.
         """
         if self._closed:
+            return
+        loop = self._loop
+        if loop is not None and loop.is_running() and not _runs_in(loop):
+            self._closed = True
+            loop.call_soon_threadsafe(self._close_now)
+            return
+        self._close_now()
+
+    def _close_at_exit(self) -> None:
+        """Close at process exit. A socket whose event loop still runs in
+        another (daemon) thread is closed quietly: its waiters are not woken
+        from this thread, and that thread dies with the process."""
+        if self._closed:
+            return
+        loop = self._loop
+        if loop is not None and loop.is_running() and not _runs_in(loop):
+            self._closed = True
+            self._target = CLOSED_TARGET
+            self._native.close()
+            return
+        self.close()
+
+    def _close_now(self) -> None:
+        if self._native.closed:
             return
         self._close_engine()
         proxy = self._proxy

@@ -71,7 +71,7 @@ class Subscriber(Socket, Readable):
         from ._errors import closed_error
 
         if self._closed:
-            raise closed_error()
+            raise closed_error(self._orphaned)
         for prefix in prefixes or (b"",):
             if isinstance(prefix, str):
                 prefix = prefix.encode()
