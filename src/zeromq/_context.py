@@ -11,6 +11,7 @@ from typing import Any
 import zmq
 
 from ._lifecycle import retire, track_context
+from ._native import new_context
 from ._options import CONTEXT, apply_keywords, attach, keyword_table, options_for
 
 
@@ -31,7 +32,7 @@ class Context:
     _keywords = keyword_table("Context")
 
     def __init__(self, **options: Any) -> None:
-        self._native: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+        self._native: zmq.Context[zmq.Socket[bytes]] = new_context()
         self._pid = os.getpid()  # a forked child must not terminate its parent's
         self._option_cache: dict[str, object] = {}
         self._sockets: weakref.WeakSet[Any] = weakref.WeakSet()

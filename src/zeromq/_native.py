@@ -40,6 +40,26 @@ def _libzmq() -> ctypes.CDLL | None:
     return None
 
 
+def new_context() -> zmq.Context[zmq.Socket[bytes]]:
+    """A new libzmq context that only we terminate.
+
+    pyzmq's own Context objects terminate themselves when collected. A
+    dropped context is terminated by `_lifecycle.retire` on a thread (term
+    waits out queued messages); had pyzmq's finalizer run too, as it does
+    when both are collected in one reference cycle, libzmq would abort on
+    the second term. So the context is made with zmq_ctx_new and wrapped as
+    a pyzmq *shadow*, whose finalizer does nothing.
+    """
+    lib = _libzmq()
+    if lib is None:
+        return zmq.Context()
+    lib.zmq_ctx_new.restype = ctypes.c_void_p
+    handle = lib.zmq_ctx_new()
+    if not handle:
+        raise zmq.ZMQError(lib.zmq_errno())
+    return zmq.Context.shadow(handle)
+
+
 def read_long_string(native: zmq.Socket[bytes], option: int) -> bytes | None:
     """A string option longer than pyzmq's 256-byte buffer, or None if it
     cannot be read either way."""
