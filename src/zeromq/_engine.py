@@ -184,10 +184,10 @@ def _part(part: object) -> object:
         ) from None
     if not view.c_contiguous:
         return view.tobytes()
-    if view.nbytes >= _ZERO_COPY_MIN and view.readonly and not ACCELERATED:
-        # Large read-only buffers go without a copy (the accelerator does the
-        # same in C). Writable ones are copied: a later change to the buffer
-        # must not alter a message still queued.
+    if view.nbytes >= _ZERO_COPY_MIN and type(view.obj) is bytes and not ACCELERATED:
+        # Large views of bytes go without a copy (the accelerator does the
+        # same in C). Other memory can change, even behind a read-only view,
+        # and a change must not alter a message still queued: it is copied.
         return zmq.Frame(view, copy=False)
     return view
 
@@ -505,8 +505,8 @@ class Writable(Engine):
         """Queue a message for sending: one part, or a list or tuple of parts.
 
         A part is `bytes`, `bytearray`, `memoryview` or any buffer (sent as
-        raw bytes), `str` (UTF-8), `int` or `float` (their `str()`), or
-        `None` (an empty part). Completes at once when the message can be
+        raw bytes; `bytes` of 64 KiB or more without a copy), `str` (UTF-8),
+        `int` or `float` (their `str()`), or `None` (an empty part). Completes at once when the message can be
         queued; otherwise waits, for at most `send_timeout` milliseconds. A
         cancelled `send()` has sent nothing.
 

@@ -133,21 +133,20 @@ def _py_recv_parts(sock: zmq.Socket[bytes]) -> list[memoryview] | None:
 
 
 def _py_send(sock: zmq.Socket[bytes], data: object) -> bool:
-    if type(data) is not list:
-        try:
-            sock.send(data, _NOBLOCK)  # type: ignore[call-overload]
-        except zmq.Again:
-            return False
-        return True
-    last = len(data) - 1
+    # bytes cannot change: pyzmq may send them without a copy (it still
+    # copies those under its 64 KiB threshold); other buffers are copied.
+    parts: list[Any] = data if type(data) is list else [data]
+    last = len(parts) - 1
     try:
-        sock.send(data[0], _NOBLOCK | (_SNDMORE if last else 0))
+        first = parts[0]
+        sock.send(first, _NOBLOCK | (_SNDMORE if last else 0), copy=type(first) is not bytes)
     except zmq.Again:
         return False
     # libzmq counts whole messages against the high water mark: once the
     # first part is queued, the rest cannot fail with EAGAIN.
     for i in range(1, last + 1):
-        sock.send(data[i], _NOBLOCK | (_SNDMORE if i < last else 0))
+        part = parts[i]
+        sock.send(part, _NOBLOCK | (_SNDMORE if i < last else 0), copy=type(part) is not bytes)
     return True
 
 

@@ -13,7 +13,7 @@
  * closed the socket, which raises ENOTSOCK instead of touching freed memory.
  *
  * All calls use ZMQ_DONTWAIT and hold the GIL: none of them can block.
- * Read-only buffers of 64 KiB or more are sent without a copy; received
+ * bytes of 64 KiB or more (or views of bytes) are sent without a copy; received
  * parts can be had without a copy too (recv_parts).
  */
 #define PY_SSIZE_T_CLEAN
@@ -185,8 +185,10 @@ static int send_part(void *handle, PyObject *part, int flags) {
     Py_buffer view;
     if (PyObject_GetBuffer(part, &view, PyBUF_SIMPLE) < 0)
         return -2;
-    if (view.len < ZERO_COPY_MIN || !view.readonly) {
-        /* Small or writable: copy, so later changes cannot alter a queued message. */
+    PyObject *base = PyMemoryView_Check(part) ? PyMemoryView_GET_BASE(part) : part;
+    if (view.len < ZERO_COPY_MIN || base == NULL || !PyBytes_CheckExact(base)) {
+        /* Small, or memory that can change (even behind a read-only view):
+           copy, so later changes cannot alter a queued message. */
         int rc = p_send(handle, view.buf, (size_t)view.len, flags);
         PyBuffer_Release(&view);
         return rc < 0 ? -1 : 0;
@@ -355,9 +357,17 @@ static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "zeromq._speedups", "The engine's hot calls in C.", -1, methods,
 };
 
+/* A forked child starts with one thread: the lock may have been held by an
+   I/O thread that does not exist there, and the loans are the parent's. */
+static void after_fork_in_child(void) {
+    pthread_mutex_init(&returned_lock, NULL);
+    returned = NULL;
+}
+
 PyMODINIT_FUNC PyInit__speedups(void) {
     if (PyType_Ready(&PartType) < 0)
         return NULL;
+    pthread_atfork(NULL, NULL, after_fork_in_child);
     PyObject *mod = PyModule_Create(&module);
     if (mod == NULL)
         return NULL;
