@@ -30,5 +30,19 @@ test: lint typecheck
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_core.py
 
+# docs/benchmarks.png: throughput and round trip against message size (about two
+# minutes). Installs the optional extra "bench" (matplotlib), which `make test`
+# does not need.
+.PHONY: plot
+plot: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python benchmarks/plot.py --save-json docs/benchmarks.json
+
+# About a minute of mixed patterns with faults injected; prints messages sent,
+# faults injected and messages lost (make soak SOAK_SECONDS=600 for a longer run).
+.PHONY: soak
+soak: $(STAMP)
+	$(BIN)/python tests/reliability/soak.py --seconds $(or $(SOAK_SECONDS),60)
+
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .mypy_cache .ruff_cache
