@@ -13,6 +13,19 @@ this process (the driver) plays the other end:
 - Over inproc both ends are in the worker: two tasks on one event loop, or
   for pyzmq sync a second thread.
 
+Variants (used by `benchmarks/bench_targets.py`; `zeromq bench` uses none):
+
+- `Case.zero_copy_receive`: the receiving end takes each message's parts as
+  buffers without a copy (zeromq `receive_buffers()`, pyzmq and zmq.asyncio
+  ``recv(copy=False)`` / ``recv_multipart(copy=False)``).
+- `Case.zero_copy_send`: pyzmq and zmq.asyncio send with ``copy=False``, which
+  like zeromq's `send()` hands parts of 64 KiB or more to libzmq without a copy
+  (zeromq's send is the same either way).
+- ``Runner.measure(..., receiver=LIB)``: over tcp or ipc the worker's end
+  (the receiver, or the echoing REP) is of another library than the driver's
+  end (e.g. a zeromq sender into a pyzmq sync receiver), to measure one side
+  alone.
+
 A measurement stops after `Limit.count` messages (round trips) or
 `Limit.seconds`, whichever comes first. The libraries take turns case by case
 and round by round, so that machine noise hits them alike, and each figure is
@@ -23,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import math
 import os
@@ -42,6 +56,7 @@ from typing import IO, Any
 
 import zmq
 
+from .._native import ACCELERATED
 from ._common import CLIError
 
 LIBRARIES = ("zeromq", "pyzmq", "zmq.asyncio")
@@ -78,6 +93,8 @@ class Case:
     pattern: str  # a key of PATTERNS
     transport: str  # tcp, ipc or inproc
     size: int  # bytes per message
+    zero_copy_receive: bool = False  # receive parts as buffers, without a copy
+    zero_copy_send: bool = False  # pyzmq/zmq.asyncio send with copy=False
 
     @property
     def latency(self) -> bool:
@@ -87,7 +104,12 @@ class Case:
     @property
     def label(self) -> str:
         """How tables and the progress line name it."""
-        return f"{PATTERNS[self.pattern][0]} {self.transport} {format_size(self.size)}"
+        label = f"{PATTERNS[self.pattern][0]} {self.transport} {format_size(self.size)}"
+        if self.zero_copy_receive:
+            label += " zero-copy receive"
+        if self.zero_copy_send:
+            label += " zero-copy send"
+        return label
 
 
 @dataclass(frozen=True)
@@ -276,8 +298,22 @@ def _endpoint(sock: zmq.Socket[Any]) -> str:
     return str(sock.getsockopt_string(zmq.LAST_ENDPOINT))
 
 
-def _sync_recv(sock: zmq.Socket[Any], kind: str) -> Callable[[], object]:
-    return sock.recv_multipart if kind == "ROUTER" else sock.recv
+def _sync_recv(sock: zmq.Socket[Any], kind: str, zero_copy: bool = False) -> Callable[[], object]:
+    recv: Callable[..., object] = sock.recv_multipart if kind == "ROUTER" else sock.recv
+    return functools.partial(recv, copy=False) if zero_copy else recv
+
+
+def _sync_send(sock: zmq.Socket[Any], zero_copy: bool = False) -> Callable[[bytes], object]:
+    send: Callable[..., object] = sock.send
+    return functools.partial(send, copy=False) if zero_copy else send
+
+
+def _part_type(message: object) -> str:
+    """The type name of a received message's (first) part: what the
+    receiving call really returned."""
+    if isinstance(message, list) and message:
+        message = message[0]
+    return type(message).__name__
 
 
 class _AsyncEnd:
@@ -301,8 +337,12 @@ class _AsyncLibrary:
 
             self._ctx = zmq.asyncio.Context()
 
-    def socket(self, kind: str, size: int) -> _AsyncEnd:
-        """A socket of type `kind` (``"PUSH"``...) set up for `size`-byte messages."""
+    def socket(
+        self, kind: str, size: int, *, zero_copy_receive: bool = False, zero_copy_send: bool = False
+    ) -> _AsyncEnd:
+        """A socket of type `kind` (``"PUSH"``...) set up for `size`-byte
+        messages; with `zero_copy_receive` its receive takes parts without a
+        copy, with `zero_copy_send` (pyzmq only) its send too."""
         hwm = _hwm(size)
         if self.lib == "zeromq":
             import zeromq
@@ -315,14 +355,15 @@ class _AsyncLibrary:
             if hasattr(cls, "receive_timeout"):
                 options["receive_timeout"] = STALL_MS
             sock: Any = cls(**options)
-            end = _AsyncEnd(sock, getattr(sock, "send", None), getattr(sock, "receive", None))
+            # zeromq's send() never copies large read-only buffers: one send for both.
+            receive = "receive_buffers" if zero_copy_receive else "receive"
+            end = _AsyncEnd(sock, getattr(sock, "send", None), getattr(sock, receive, None))
         else:
             sock = self._ctx.socket(getattr(zmq, kind))
             sock.linger = 0
             sock.sndhwm = sock.rcvhwm = hwm
             sock.rcvtimeo = STALL_MS
-            recv = sock.recv_multipart if kind == "ROUTER" else sock.recv
-            end = _AsyncEnd(sock, sock.send, recv)
+            end = _AsyncEnd(sock, _sync_send(sock, zero_copy_send), _sync_recv(sock, kind, zero_copy_receive))
         self._ends.append(end)
         return end
 
@@ -352,8 +393,9 @@ _ZEROMQ_CLASSES = {
 Emit = Callable[[dict[str, Any]], None]
 
 
-def _receive(lib: str, case: Case, limit: Limit, address: str, emit: Emit) -> tuple[int, float]:
-    """Bind the receiving end, report its endpoint, count what arrives."""
+def _receive(lib: str, case: Case, limit: Limit, address: str, emit: Emit) -> tuple[int, float, str]:
+    """Bind the receiving end, report its endpoint, count what arrives; also
+    the type of the parts received (`_part_type`)."""
     _, kind, _ = PATTERNS[case.pattern]
     stride = _stride(case.size)
     if lib == "pyzmq":
@@ -362,19 +404,19 @@ def _receive(lib: str, case: Case, limit: Limit, address: str, emit: Emit) -> tu
             sock = _sync_socket(ctx, kind, case.size)
             sock.bind(address)
             emit({"endpoint": _endpoint(sock)})
-            recv = _sync_recv(sock, kind)
-            recv()
-            return _count_sync(recv, limit, stride)
+            recv = _sync_recv(sock, kind, case.zero_copy_receive)
+            received = _part_type(recv())
+            return (*_count_sync(recv, limit, stride), received)
         finally:
             ctx.destroy(linger=0)
 
-    async def run() -> tuple[int, float]:
+    async def run() -> tuple[int, float, str]:
         library = _AsyncLibrary(lib)
         try:
-            end = library.socket(kind, case.size)
+            end = library.socket(kind, case.size, zero_copy_receive=case.zero_copy_receive)
             emit({"endpoint": await library.bind(end, address)})
-            await end.recv()
-            return await _count_async(end.recv, limit, stride)
+            received = _part_type(await end.recv())
+            return (*await _count_async(end.recv, limit, stride), received)
         finally:
             library.close()
 
@@ -417,9 +459,9 @@ def _local(lib: str, case: Case, limit: Limit, address: str) -> float:
     async def run() -> float:
         library = _AsyncLibrary(lib)
         try:
-            bound = library.socket(bound_kind, case.size)
+            bound = library.socket(bound_kind, case.size, zero_copy_receive=case.zero_copy_receive)
             await library.bind(bound, address)
-            connected = library.socket(connected_kind, case.size)
+            connected = library.socket(connected_kind, case.size, zero_copy_send=case.zero_copy_send)
             connected.sock.connect(address)
             if case.latency:
                 # On failure, closing the sockets ends the echo task (and
@@ -466,10 +508,11 @@ def _local_sync(case: Case, limit: Limit, address: str, payload: bytes, stride: 
         return mean
     connected.sndtimeo = STOP_CHECK_MS
     stop: list[object] = []
-    sender = threading.Thread(target=_flood_sync, args=(connected.send, payload, stop, stride))
+    send = _sync_send(connected, case.zero_copy_send)
+    sender = threading.Thread(target=_flood_sync, args=(send, payload, stop, stride))
     sender.start()
     try:
-        recv = _sync_recv(bound, bound_kind)
+        recv = _sync_recv(bound, bound_kind, case.zero_copy_receive)
         recv()
         done, seconds = _count_sync(recv, limit, stride)
     finally:
@@ -505,8 +548,9 @@ def worker_main() -> None:
             }[case.transport]
             try:
                 if command["op"] == "receive":
-                    done, seconds = _receive(lib, case, limit, address, emit)
-                    emit({"messages": done, "seconds": seconds})
+                    done, seconds, received = _receive(lib, case, limit, address, emit)
+                    emit({"messages": done, "seconds": seconds, "received": received,
+                          "accelerated": ACCELERATED})
                 elif command["op"] == "echo":
                     _echo(lib, case, address, emit)
                     emit({"done": True})
@@ -619,7 +663,7 @@ def _send_until(lib: str, case: Case, endpoint: str, until: Callable[[], dict[st
             box: list[object] = []
             waiter = threading.Thread(target=_capture, args=(until, box))
             waiter.start()
-            _flood_sync(sock.send, payload, box, _stride(case.size))
+            _flood_sync(_sync_send(sock, case.zero_copy_send), payload, box, _stride(case.size))
             waiter.join()
             return _unbox(box)
         finally:
@@ -628,7 +672,7 @@ def _send_until(lib: str, case: Case, endpoint: str, until: Callable[[], dict[st
     async def run() -> dict[str, Any]:
         library = _AsyncLibrary(lib)
         try:
-            end = library.socket(kind, case.size)
+            end = library.socket(kind, case.size, zero_copy_send=case.zero_copy_send)
             end.sock.connect(endpoint)
             sender = asyncio.ensure_future(_flood_async(end.send, payload))
             try:
@@ -678,19 +722,34 @@ class Runner:
 
     def __init__(self) -> None:
         self._workers: dict[str, _Worker] = {}
+        self.last_reply: dict[str, Any] = {}
+        """The worker's final reply to the last throughput measurement over
+        tcp or ipc: ``messages``, ``seconds``, ``received`` (the type of the
+        parts its receiving call returned) and ``accelerated`` (whether the
+        worker used zeromq's C accelerator). Empty after other measurements."""
 
-    def measure(self, case: Case, lib: str, limit: Limit) -> float:
+    def measure(self, case: Case, lib: str, limit: Limit, *, receiver: str | None = None) -> float:
         """Messages per second (throughput) or mean round trip in us (latency).
+
+        `receiver`: over tcp or ipc, the library of the worker's end (the
+        receiver, or the echoing REP) when it is not `lib`, which is then the
+        library of this process's end only (the sender, or the REQ).
 
         Raises:
             BenchError: the measurement failed (its worker says why).
         """
         if lib not in LIBRARIES:
             raise ValueError(f"unknown library {lib!r}")
-        worker = self._workers.get(lib)
+        remote = receiver or lib
+        if remote not in LIBRARIES:
+            raise ValueError(f"unknown library {remote!r}")
+        if remote != lib and case.transport == "inproc":
+            raise ValueError("over inproc both ends are of one library")
+        self.last_reply = {}
+        worker = self._workers.get(remote)
         if worker is None:
-            worker = self._workers[lib] = _Worker(lib)
-        command = {"lib": lib, "case": asdict(case), "limit": asdict(limit)}
+            worker = self._workers[remote] = _Worker(remote)
+        command = {"lib": remote, "case": asdict(case), "limit": asdict(limit)}
         try:
             if case.transport == "inproc":
                 worker.send({"op": "local", **command})
@@ -702,15 +761,16 @@ class Runner:
                 return mean
             worker.send({"op": "receive", **command})
             result = _send_until(lib, case, worker.reply()["endpoint"], worker.reply)
+            self.last_reply = result
             return float(result["messages"]) / float(result["seconds"])
         except (zmq.ZMQError, OSError) as exc:  # pyzmq's errors, or zeromq's
             # The worker is mid-measurement; it is of no more use.
-            self._workers.pop(lib).close(kill=True)
+            self._workers.pop(remote).close(kill=True)
             if isinstance(exc, (zmq.Again, TimeoutError)):
                 raise BenchError(f"{lib}: {case.label}: no answer for {STALL_MS / 1000:.0f} s") from None
             raise BenchError(f"{lib}: {case.label}: {exc}") from None
         except BenchError:
-            self._workers.pop(lib).close(kill=True)
+            self._workers.pop(remote).close(kill=True)
             raise
 
     def close(self, *, kill: bool = False) -> None:

@@ -1,0 +1,47 @@
+"""`benchmarks/bench_targets.py` runs and reports every target row.
+
+A smoke test only: it checks the shape of the report and that every figure
+was measured, never a ratio or a speed (timed assertions are not tests).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "benchmarks" / "bench_targets.py"
+ROWS = {
+    "push-pull-100",
+    "dealer-router-100",
+    "req-rep-1",
+    "push-pull-1mb",
+    "push-pull-1mb-zero-copy",
+    "inproc-100",
+    "send-100",
+}
+
+
+def test_quick_json_has_every_target_row() -> None:
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick", "--json"],
+        capture_output=True, text=True, timeout=60, cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    rows = {row["key"]: row for row in report["rows"]}
+    assert set(rows) == ROWS
+    for row in rows.values():
+        assert row["zeromq"] > 0 and row["pyzmq"] > 0, row
+        assert row["ratio"] > 0
+        assert row["comparison"] in ("<=", ">=")
+        assert isinstance(row["met"], bool)
+    # Each receiving end took the path its row names.
+    assert rows["push-pull-1mb"]["received"] == {"zeromq": ["bytes"], "pyzmq": ["bytes"]}
+    assert rows["push-pull-1mb-zero-copy"]["received"] == {"zeromq": ["memoryview"], "pyzmq": ["Frame"]}
+    # Not timed either: whether a large bytes payload kept its memory on the way.
+    assert report["checks"]["bytearray_copied"] is True
+    if report["accelerated"]:
+        assert report["checks"]["bytes_sent_without_copy"] is True
