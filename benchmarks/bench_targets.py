@@ -68,7 +68,7 @@ from typing import Any
 import zeromq
 from zeromq import _native
 from zeromq._cli._measure import BenchError, Case, Limit, Runner
-from zeromq._cli.bench import versions
+from zeromq._cli.bench import _Progress, versions
 
 OURS = "zeromq"
 BASELINE = "pyzmq"  # pyzmq's sync sockets
@@ -313,25 +313,6 @@ def check_send_without_copy(size: int = BIG) -> dict[str, bool]:
 
 
 # -- measuring --------------------------------------------------------------------
-
-
-class _Progress:
-    """One line on stderr, rewritten, when stderr is a terminal."""
-
-    def __init__(self, total: int) -> None:
-        self.total, self.done = total, 0
-        self.enabled = sys.stderr.isatty()
-
-    def step(self, text: str) -> None:
-        self.done += 1
-        if self.enabled:
-            sys.stderr.write(f"\r\x1b[K[{self.done}/{self.total}] {text}")
-            sys.stderr.flush()
-
-    def clear(self) -> None:
-        if self.enabled:
-            sys.stderr.write("\r\x1b[K")
-            sys.stderr.flush()
 
 
 SPLIT_SEND = "zeromq sender"  # a zeromq sender into a pyzmq sync receiver
