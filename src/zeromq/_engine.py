@@ -322,10 +322,14 @@ class Engine:
         if expired:
             raise timeout_error(what)
 
-    async def _complete(self, receiving: bool, attempt: Callable[[Any], T | None]) -> T:
+    async def _complete(
+        self, receiving: bool, attempt: Callable[[Any], T | None], tried: bool = False
+    ) -> T:
         """The slow path of `send` and `receive`: retry `attempt` (a hot call
         of _native, None meaning EAGAIN) until it completes, waiting for
-        readiness in between, within the direction's timeout."""
+        readiness in between, within the direction's timeout. `tried`: the
+        caller's fast path has just made the attempt and got EAGAIN, so the
+        first step is to wait (no edge is lost: see `_wait`)."""
         owner = object()
         if receiving:
             self._receive_owner = owner
@@ -344,14 +348,16 @@ class Engine:
                 # The message is taken (or queued) in this coroutine's own step,
                 # never in a callback: a task cancelled while it waits has had
                 # nothing taken off the socket.
-                try:
-                    result = attempt(self._target)
-                except _NativeError as exc:
-                    raise self._error(exc, f"Cannot {what}") from None
-                if result is not None:
-                    if (self._send_waiter if receiving else self._receive_waiter) is not None:
-                        self._poll()
-                    return result
+                if not tried:
+                    try:
+                        result = attempt(self._target)
+                    except _NativeError as exc:
+                        raise self._error(exc, f"Cannot {what}") from None
+                    if result is not None:
+                        if (self._send_waiter if receiving else self._receive_waiter) is not None:
+                            self._poll()
+                        return result
+                tried = False
                 if first:
                     timeout = self._receive_timeout if receiving else self._send_timeout
                     deadline = self._deadline(timeout, what)
@@ -464,7 +470,8 @@ class Readable(Engine):
                 if self._send_waiter is not None:
                     self._poll()
                 return message
-        return await self._complete(True, _recv_message)
+        # The fast path made the attempt unless it was this call's turn to yield.
+        return await self._complete(True, _recv_message, tried=self._budget > 0)
 
     async def receive_buffers(self) -> list[memoryview]:
         """Like `receive()`, but without copying: each part is a read-only
@@ -534,4 +541,6 @@ class Writable(Engine):
                 if self._receive_waiter is not None:
                     self._poll()
                 return
-        await self._complete(False, lambda target: _send_message(target, data) or None)
+        await self._complete(
+            False, lambda target: _send_message(target, data) or None, tried=self._budget > 0
+        )
