@@ -157,6 +157,9 @@ class Waiter:
         if self._state == Waiter._PENDING:
             self._asyncio_future_blocking = True
             yield self
+            # Resumed normally, so done and not cancelled: the task throws
+            # CancelledError in at the yield instead.
+            return self._state == Waiter._EXPIRED
         return self.result()
 
 
@@ -277,51 +280,6 @@ class Engine:
             with contextlib.suppress(RuntimeError, ValueError, OSError):  # loop tearing down
                 loop.remove_reader(self._fd)
 
-    async def _wait(self, receiving: bool, deadline: float | None, what: str) -> None:
-        """Wait until the socket may be ready for one direction, or raise.
-
-        Called right after the operation failed with EAGAIN. Returns after a
-        readiness signal; the caller retries its operation and may find it
-        still not ready (another wake-up came first), in which case it waits
-        again.
-        """
-        loop = self._watch()
-        waiter = Waiter(loop)
-        if receiving:
-            self._receive_waiter = waiter
-        else:
-            self._send_waiter = waiter
-        timer = None
-        if deadline is not None:
-            timer = loop.call_at(deadline, _expire, waiter)
-        _WAITING.add(self)
-        try:
-            # No edge is lost for this direction: a send or receive that fails
-            # with EAGAIN has processed libzmq's pending commands first, so any
-            # later change signals the fd anew. But that processing may have
-            # consumed the edge the *other* direction's waiter needs.
-            if (self._send_waiter if receiving else self._receive_waiter) is not None:
-                self._poll()
-            # The waiter only ever gets a result, never an exception: errors are
-            # raised fresh below, so no future keeps a traceback (and through
-            # its frames this socket) alive after the caller dropped the error.
-            expired = await waiter
-        finally:
-            if timer is not None:
-                timer.cancel()
-            # A cancelled wait may have been taken over already (see _take_over).
-            if receiving:
-                if self._receive_waiter is waiter:
-                    self._receive_waiter = None
-            elif self._send_waiter is waiter:
-                self._send_waiter = None
-            if self._receive_waiter is None and self._send_waiter is None:
-                _WAITING.discard(self)
-        if self._closed:
-            raise closed_error(self._orphaned)
-        if expired:
-            raise timeout_error(what)
-
     async def _complete(
         self, receiving: bool, attempt: Callable[[Any], T | None], tried: bool = False
     ) -> T:
@@ -329,7 +287,12 @@ class Engine:
         of _native, None meaning EAGAIN) until it completes, waiting for
         readiness in between, within the direction's timeout. `tried`: the
         caller's fast path has just made the attempt and got EAGAIN, so the
-        first step is to wait (no edge is lost: see `_wait`)."""
+        first step is to wait.
+
+        One coroutine does both the attempts and the waits (no helper
+        coroutine per wait): this runs once per wake-up, so every frame and
+        call on it costs round-trip latency.
+        """
         owner = object()
         if receiving:
             self._receive_owner = owner
@@ -362,7 +325,45 @@ class Engine:
                     timeout = self._receive_timeout if receiving else self._send_timeout
                     deadline = self._deadline(timeout, what)
                     first = False
-                await self._wait(receiving, deadline, what)
+                # Wait for readiness. The caller retries its operation after
+                # and may find it still not ready (another wake-up came first),
+                # in which case it waits again.
+                loop = self._watch()
+                waiter = Waiter(loop)
+                if receiving:
+                    self._receive_waiter = waiter
+                else:
+                    self._send_waiter = waiter
+                timer = None if deadline is None else loop.call_at(deadline, _expire, waiter)
+                _WAITING.add(self)
+                try:
+                    # No edge is lost for this direction: a send or receive
+                    # that fails with EAGAIN has processed libzmq's pending
+                    # commands first, so any later change signals the fd anew.
+                    # But that processing may have consumed the edge the
+                    # *other* direction's waiter needs.
+                    if (self._send_waiter if receiving else self._receive_waiter) is not None:
+                        self._poll()
+                    # The waiter only ever gets a result, never an exception:
+                    # errors are raised fresh below, so no future keeps a
+                    # traceback (and through its frames this socket) alive
+                    # after the caller dropped the error.
+                    expired = await waiter
+                finally:
+                    if timer is not None:
+                        timer.cancel()
+                    # A cancelled wait may have been taken over already (see _take_over).
+                    if receiving:
+                        if self._receive_waiter is waiter:
+                            self._receive_waiter = None
+                    elif self._send_waiter is waiter:
+                        self._send_waiter = None
+                    if self._receive_waiter is None and self._send_waiter is None:
+                        _WAITING.discard(self)
+                if self._closed:
+                    raise closed_error(self._orphaned)
+                if expired:
+                    raise timeout_error(what)
         finally:
             if receiving:
                 if self._receive_owner is owner:
@@ -484,8 +485,20 @@ class Readable(Engine):
         """
         if self._receive_owner is not None and not self._take_over(True):
             raise busy_error("receive")
+        if self._send_waiter is not None:
+            self._check_loop(self._send_waiter)
         self._budget -= 1
-        parts = await self._complete(True, _recv_parts)
+        parts = None
+        if self._budget > 0:
+            # Fast path, as in receive().
+            try:
+                parts = _recv_parts(self._target)
+            except _NativeError as exc:
+                raise self._error(exc, "Cannot receive") from None
+            if parts is not None and self._send_waiter is not None:
+                self._poll()
+        if parts is None:
+            parts = await self._complete(True, _recv_parts, tried=self._budget > 0)
         return [memoryview(part) for part in parts]
 
     def __aiter__(self) -> Self:
