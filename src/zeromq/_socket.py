@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
+import time
 from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar, Self
@@ -12,7 +14,7 @@ import zmq
 
 from ._engine import Engine, Readable, Writable
 from ._errors import ZMQError, closed_error, from_zmq
-from ._native import CLOSED_TARGET
+from ._native import CLOSED_TARGET, read_long_string
 from ._native import events as _events
 from ._options import Option, apply_keywords
 
@@ -30,6 +32,25 @@ def _runs_in(loop: asyncio.AbstractEventLoop) -> bool:
         return False
 
 
+# Addresses this process stopped listening on lately (unbind() or close()),
+# and when. libzmq closes a tcp listener in its I/O thread after zmq_unbind or
+# zmq_close return, and tells nobody when it is done, so a bind to the same
+# address right after can fail with EADDRINUSE for a moment; bind() retries
+# such an address for up to _REBIND_SECONDS.
+_RELEASED: dict[str, float] = {}
+_REBIND_SECONDS = 1.0
+
+
+def _released(addresses: list[str]) -> None:
+    now = time.monotonic()
+    for address, when in list(_RELEASED.items()):
+        if now - when > _REBIND_SECONDS:
+            del _RELEASED[address]
+    for address in addresses:
+        if "*" not in address:  # a wildcard bind picks a free address anyway
+            _RELEASED[address] = now
+
+
 def _check_address(address: object, what: str) -> str:
     if not isinstance(address, str):
         raise TypeError(f"{what}: address must be a str, not {type(address).__name__}")
@@ -39,7 +60,7 @@ def _check_address(address: object, what: str) -> str:
 class SocketBase(Engine):
     """The behaviour every socket class shares (options come from the table)."""
 
-    __slots__ = ("_context", "_endpoints", "_observer", "_option_cache", "_proxy")
+    __slots__ = ("_bound", "_context", "_endpoints", "_observer", "_option_cache", "_proxy")
 
     _socket_type: ClassVar[int]
     _keywords: ClassVar[dict[str, Option]] = {}
@@ -58,6 +79,8 @@ class SocketBase(Engine):
         self._init_engine(native)
         # How many addresses are bound or connected (a Proxy needs one at least).
         self._endpoints = 0
+        # What each bind bound: [the address as given, the endpoint libzmq reports].
+        self._bound: list[list[str]] = []
         # The running Proxy whose thread uses the native socket, or None.
         self._proxy: Proxy[Any, Any] | None = None
         self._context = context
@@ -125,6 +148,14 @@ class SocketBase(Engine):
         self._close_engine()
         proxy = self._proxy
         if proxy is None:
+            # Unbind first: libzmq frees an inproc name only at unbind (a
+            # closed socket keeps it until libzmq reaps the socket, later),
+            # and a tcp port as soon as its I/O thread gets to it.
+            for names in self._bound:
+                with contextlib.suppress(zmq.ZMQError):
+                    self._native.unbind(names[-1])
+                _released(names)
+            self._bound.clear()
             self._native.close()
         else:
             # A running proxy's thread uses the native socket: the proxy
@@ -173,6 +204,18 @@ class SocketBase(Engine):
         except zmq.ZMQError as exc:
             raise from_zmq(exc, f"Cannot {what}", address) from None
         self._endpoints += 1 if what in ("bind", "connect") else -1
+        if what == "bind":
+            try:
+                endpoint = self._native.get(zmq.LAST_ENDPOINT).decode()
+            except zmq.ZMQError:  # longer than pyzmq reads
+                endpoint = (read_long_string(self._native, zmq.LAST_ENDPOINT) or b"").decode()
+            self._bound.append([address] if endpoint == address else [address, endpoint])
+        elif what == "unbind":
+            for names in self._bound:
+                if address in names:
+                    self._bound.remove(names)
+                    _released(names)
+                    break
 
     def _check_security(self, what: str, address: str) -> None:
         """Refuse what libzmq would abort the process for.
@@ -198,12 +241,30 @@ class SocketBase(Engine):
         or ``inproc://name``; ``tcp://127.0.0.1:*`` binds a random port, which
         `last_endpoint` then tells.
 
+        An address this process unbound or closed a socket on can be bound
+        again right away: libzmq frees a tcp port in the background, so for
+        such an address an ``EADDRINUSE`` is retried for up to a second.
+
         Raises:
             TypeError: `address` is not a str.
             ZMQError: with `address` set, e.g. code ``EADDRINUSE``, ``EINVAL``
                 (malformed address) or ``EPROTONOSUPPORT`` (unknown transport).
         """
-        self._address_call("bind", address, self._native.bind)
+        deadline = time.monotonic() + _REBIND_SECONDS
+        delay = 0.001
+        while True:
+            try:
+                self._address_call("bind", address, self._native.bind)
+                return
+            except ZMQError as exc:
+                # Retry only an address this process released a moment ago
+                # (see _RELEASED): libzmq gives no signal to wait for instead.
+                if exc.errno != errno.EADDRINUSE or address not in _RELEASED:
+                    raise
+                if time.monotonic() + delay > deadline:
+                    raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.05)
 
     async def unbind(self, address: str) -> None:
         """Stop listening on an address bound before (use `last_endpoint` for
