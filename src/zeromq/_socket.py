@@ -206,7 +206,7 @@ class SocketBase(Engine):
         self._endpoints += 1 if what in ("bind", "connect") else -1
         if what == "bind":
             try:
-                endpoint = self._native.get(zmq.LAST_ENDPOINT).decode()
+                endpoint = self._native.getsockopt_string(zmq.LAST_ENDPOINT)
             except zmq.ZMQError:  # longer than pyzmq reads
                 endpoint = (read_long_string(self._native, zmq.LAST_ENDPOINT) or b"").decode()
             self._bound.append([address] if endpoint == address else [address, endpoint])
