@@ -10,12 +10,15 @@ import subprocess
 import sys
 import time
 import weakref
+from collections.abc import Coroutine
+from typing import TypeVar
 
 import pytest
 from conftest import address, bind
 
 import zeromq
 
+T = TypeVar("T")
 
 def open_fds() -> int:
     """Open fds, once dropped contexts have finished terminating."""
@@ -347,6 +350,68 @@ def test_a_socket_waiting_in_one_running_loop_refuses_another() -> None:
     finally:
         stop[0].call_soon_threadsafe(pull.close)
         thread.join(10)
+
+
+def test_an_idle_socket_is_not_read_from_the_thread_of_a_loop_it_waited_in(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # libzmq sockets must not be used from two threads at once. A socket that
+    # waited once in a loop that keeps running (in its own thread) and is then
+    # handed to another thread must not be read from the first loop's thread.
+    import threading
+
+    from zeromq import _engine
+
+    readers: list[int] = []  # the threads that read ZMQ_EVENTS
+    real_events = _engine._events
+
+    def events(target: object) -> int:
+        readers.append(threading.get_ident())
+        return real_events(target)
+
+    monkeypatch.setattr(_engine, "_events", events)
+    pull = zeromq.Pull(linger=0)
+    push = zeromq.Push(linger=0)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever)
+    thread.start()
+
+    def in_thread(coro: Coroutine[object, object, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, loop).result(10)
+
+    async def first_message() -> list[bytes]:
+        await pull.bind(address("tcp"))
+        push.connect(pull.last_endpoint)
+        waiting = asyncio.ensure_future(pull.receive())  # waits on this loop's fd watch
+        await asyncio.sleep(0)
+        await push.send("first")
+        message = await waiting
+        # Nothing more is queued: libzmq now signals the fd when a message comes.
+        assert not pull.readable
+        return message
+
+    async def until_signal_handled() -> None:
+        # Until the loop has handled the fd's signal, one way or the other.
+        me = threading.get_ident()
+        deadline = time.monotonic() + 10
+        while pull._loop is not None and me not in readers and time.monotonic() < deadline:
+            await asyncio.sleep(0)  # one turn of the loop
+
+    try:
+        assert in_thread(first_message()) == [b"first"]
+        readers.clear()
+        asyncio.run(push.send("second"))  # signals the idle socket's fd
+        in_thread(until_signal_handled())
+        assert pull._loop is None  # the running loop stopped watching the idle socket...
+        assert thread.ident not in readers  # ...without reading libzmq from its thread
+        # Nothing is lost, and another thread's loop can wait on it now.
+        assert asyncio.run(pull.receive()) == [b"second"]
+    finally:
+        pull.close()
+        push.close()
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
 
 
 async def test_plain_server_enforcing_a_zap_domain_without_one_is_refused_not_a_crash() -> None:

@@ -673,6 +673,8 @@ async def test_stop_abandons_the_checks_in_progress(
     assert outcome == ["cancelled"]
 
 
+# No server uses these authenticators: the warning that says so is tested below.
+@pytest.mark.filterwarnings("ignore::zeromq.AuthenticatorWarning")
 async def test_second_authenticator_on_a_context_is_eaddrinuse(ctx: zeromq.Context) -> None:
     async with zeromq.Authenticator(context=ctx):
         with pytest.raises(zeromq.ZMQError, match="already has a ZAP handler") as info:

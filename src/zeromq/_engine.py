@@ -67,8 +67,17 @@ _WAITING: set[Engine] = set()
 
 def _on_readable(ref: weakref.ref[Engine]) -> None:
     engine = ref()
-    if engine is not None:
-        engine._poll(now=True)
+    if engine is None:
+        return
+    if engine._receive_waiter is None and engine._send_waiter is None:
+        # Nobody waits: stop watching rather than read ZMQ_EVENTS, so that an
+        # idle socket is never touched from this loop's thread (it may be in
+        # use from another). The signal stays pending on the fd (the loop's
+        # watch is level-triggered), so the next wait, which watches again,
+        # sees it at once: nothing is lost.
+        engine._unwatch()
+        return
+    engine._poll(now=True)
 
 
 class Waiter:
