@@ -63,7 +63,7 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import zeromq
 from zeromq import _native
@@ -584,6 +584,32 @@ def render_markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+K = TypeVar("K", bound="Keyed")
+
+
+class Keyed(Protocol):
+    @property
+    def key(self) -> str: ...
+
+
+def run_arguments(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, rows: Sequence[K]
+) -> tuple[int, float, list[K]]:
+    """The rounds, seconds per figure and rows (``--only``) a run's options ask
+    for (``--quick`` changing the defaults); a usage error if they are wrong."""
+    rounds: int = args.rounds or (QUICK_ROUNDS if args.quick else FULL_ROUNDS)
+    seconds: float = args.seconds or (QUICK_SECONDS if args.quick else FULL_SECONDS)
+    if rounds < 1 or not 0 < seconds <= 60:
+        parser.error("--rounds must be at least 1 and --seconds in (0, 60]")
+    if not args.only:
+        return rounds, seconds, list(rows)
+    keys = {key.strip() for key in args.only.split(",") if key.strip()}
+    unknown = sorted(keys - {row.key for row in rows})
+    if unknown:
+        parser.error(f"unknown rows: {', '.join(unknown)}")
+    return rounds, seconds, [row for row in rows if row.key in keys]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the targets and print the report; the exit status is 1 with
     ``--check`` when a target is missed, 2 when a measurement fails."""
@@ -610,17 +636,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    rounds: int = args.rounds or (QUICK_ROUNDS if args.quick else FULL_ROUNDS)
-    seconds: float = args.seconds or (QUICK_SECONDS if args.quick else FULL_SECONDS)
-    if rounds < 1 or not 0 < seconds <= 60:
-        parser.error("--rounds must be at least 1 and --seconds in (0, 60]")
-    targets = list(TARGETS)
-    if args.only:
-        keys = [key.strip() for key in args.only.split(",") if key.strip()]
-        unknown = sorted(set(keys) - {t.key for t in TARGETS})
-        if unknown:
-            parser.error(f"unknown rows: {', '.join(unknown)}")
-        targets = [t for t in TARGETS if t.key in keys]
+    rounds, seconds, targets = run_arguments(parser, args, TARGETS)
 
     started = {**machine(), "commit": commit()}
     clock, meter = time.monotonic(), NoiseMeter()

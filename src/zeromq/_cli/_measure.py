@@ -571,9 +571,15 @@ _WORKER_CODE = "from zeromq._cli._measure import worker_main; worker_main()"
 
 
 class _Worker:
-    """A worker process of one library, and the lines to and from it."""
+    """A worker process of one library, and the lines to and from it.
 
-    def __init__(self, lib: str) -> None:
+    By default the Python worker (`worker_main`); `command` and `cwd` run
+    another program that speaks the same JSON lines (the Node.js side of
+    `benchmarks/bench_node.py`)."""
+
+    def __init__(
+        self, lib: str, command: Sequence[str] | None = None, cwd: Path | None = None
+    ) -> None:
         self.lib = lib
         # Where a worker's dying words go, for `_died` to tell.
         self._stderr: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close())
@@ -582,7 +588,8 @@ class _Worker:
         root = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
         self._process = subprocess.Popen(
-            [sys.executable, "-c", _WORKER_CODE],
+            [sys.executable, "-c", _WORKER_CODE] if command is None else list(command),
+            cwd=cwd,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._stderr,
