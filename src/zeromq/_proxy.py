@@ -1,7 +1,11 @@
 """`Proxy`: libzmq's steerable proxy between two sockets, run off the event loop.
 
 `run()` lends the sockets to a thread that runs `zmq_proxy_steerable` and
-steers it through a PAIR over inproc (PAUSE, RESUME, TERMINATE, STATISTICS).
+steers it through a PAIR over inproc (PAUSE, STATISTICS, TERMINATE). libzmq
+4.3.5's paused proxy spins, using a whole CPU, as long as a message waits, so
+`pause()` does not leave it paused: it pauses it, asks for its statistics (so
+that the counts carry on) and ends it; the thread then waits for `resume()`,
+which enters libzmq's proxy again.
 libzmq sockets must not be used from two threads at once, so for the length
 of the run the engine lets go of the sockets (it stops watching their fds)
 and everything that would touch them from the event loop's thread refuses
@@ -11,6 +15,7 @@ and everything that would touch them from the event loop's thread refuses
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import errno
 import struct
@@ -35,11 +40,24 @@ _EFSM = int(zmq.EFSM)
 _NOBLOCK = int(zmq.NOBLOCK)
 _UINT64 = struct.Struct("=Q")
 
+_STATISTICS_PARTS = 8  # libzmq's answer to STATISTICS: 4 counters per end
+
 # libzmq 4.3.5's rewritten steerable proxy has PAUSE and RESUME the wrong way
 # round, and acknowledges both (and TERMINATE) with an empty message whatever
 # the control socket's type; the release after it fixes both (libzmq #4600).
-_SWAPPED = zmq.zmq_version_info() == (4, 3, 5)
-_PAUSE, _RESUME = (b"RESUME", b"PAUSE") if _SWAPPED else (b"PAUSE", b"RESUME")
+_PAUSE = b"RESUME" if zmq.zmq_version_info() == (4, 3, 5) else b"PAUSE"
+
+
+class _Steering:
+    """What the loop's thread tells the proxy's thread beside the control
+    socket: whether to enter libzmq's proxy again once it has returned."""
+
+    __slots__ = ("paused", "stopping", "wake")
+
+    def __init__(self) -> None:
+        self.paused = False
+        self.stopping = False
+        self.wake = threading.Event()  # set when either changes
 
 
 class ProxyEndStatistics(NamedTuple):
@@ -73,13 +91,23 @@ def _serve(
     natives: list[zmq.Socket[bytes]],
     capture: zmq.Socket[bytes] | None,
     control: zmq.Socket[bytes],
+    steering: _Steering,
     loop: asyncio.AbstractEventLoop,
     report: Callable[[BaseException | None], None],
 ) -> None:
     """The proxy's thread."""
     error: BaseException | None = None
     try:
-        zmq.proxy_steerable(natives[0], natives[1], capture, control)
+        while True:
+            # Returns after a TERMINATE, sent by pause() or terminate().
+            zmq.proxy_steerable(natives[0], natives[1], capture, control)
+            while True:
+                steering.wake.clear()  # before looking: a change after sets it again
+                if steering.stopping or not steering.paused:
+                    break
+                steering.wake.wait()  # paused: nothing touches the sockets
+            if steering.stopping:
+                break
     except BaseException as exc:  # reported to run(), in the loop's thread
         error = exc
     finally:
@@ -122,7 +150,18 @@ class Proxy(Generic[F, B]):
         ValueError: `capture` is one of the ends.
     """
 
-    __slots__ = ("_back_end", "_capture", "_control", "_done", "_front_end", "_lock", "_state")
+    __slots__ = (
+        "_back_end",
+        "_base",
+        "_capture",
+        "_control",
+        "_done",
+        "_expected",
+        "_front_end",
+        "_lock",
+        "_state",
+        "_steering",
+    )
 
     def __init__(self, front_end: F, back_end: B, *, capture: Socket | None = None) -> None:
         for name, sock in (("front_end", front_end), ("back_end", back_end)):
@@ -142,6 +181,14 @@ class Proxy(Generic[F, B]):
         self._control: Pair | None = None
         self._done: asyncio.Future[BaseException | None] | None = None
         self._lock = asyncio.Lock()
+        self._steering = _Steering()
+        # The counts of libzmq's proxy runs that pause() ended, summed.
+        self._base = [0] * _STATISTICS_PARTS
+        # Who each STATISTICS answer still to come is for, in the order they
+        # were asked: None for pause()'s (added to _base), or a statistics() call.
+        self._expected: collections.deque[asyncio.Future[list[int]] | None] = (
+            collections.deque()
+        )
 
     def __repr__(self) -> str:
         return f"<zeromq.Proxy {self._state} {self._front_end!r} {self._back_end!r}>"
@@ -216,6 +263,7 @@ class Proxy(Generic[F, B]):
                 [self._front_end._native, self._back_end._native],
                 None if capture is None else capture._native,
                 theirs,
+                self._steering,
                 loop,
                 self._stopped,
             ),
@@ -288,16 +336,30 @@ class Proxy(Generic[F, B]):
             raise ZMQError(_EFSM, f"Cannot {what}: the proxy was terminated")
         return self._control
 
+    def _take_answer(self, frames: list[bytes]) -> None:
+        """Hand a message from libzmq's proxy to whom it is for. libzmq 4.3.5
+        acknowledges TERMINATE with an empty message: it is dropped."""
+        if len(frames) != _STATISTICS_PARTS or not self._expected:
+            return
+        values = [_UINT64.unpack(frame)[0] for frame in frames]
+        waiter = self._expected.popleft()
+        if waiter is None:
+            self._base = [a + b for a, b in zip(self._base, values, strict=True)]
+        elif not waiter.done():
+            waiter.set_result(values)
+
     def _command(self, what: str, command: bytes) -> None:
         control = self._check_running(what)
         native = control._native
         try:
             if not self._lock.locked():
-                # libzmq 4.3.5 acknowledges PAUSE, RESUME and TERMINATE with
-                # an empty message; drop those of earlier commands (statistics()
-                # skips them too, and holds the lock while it waits).
+                # Take what has come meanwhile (statistics() does, while it
+                # holds the lock), so that it does not pile up.
                 while True:
-                    native.recv(_NOBLOCK)
+                    frames = [native.recv(_NOBLOCK)]
+                    while native.get(zmq.RCVMORE):
+                        frames.append(native.recv(_NOBLOCK))
+                    self._take_answer(frames)
         except zmq.Again:
             pass
         except zmq.ZMQError as exc:
@@ -313,20 +375,36 @@ class Proxy(Generic[F, B]):
     def pause(self) -> None:
         """Suspend forwarding: messages wait in the sockets' queues until
         `resume()`. Takes effect as soon as the proxy's thread reads the
-        command; `statistics()` after `pause()` returns once it has.
+        command; `statistics()` after `pause()` returns once it has. A paused
+        proxy uses no CPU. Pausing a paused proxy does nothing.
 
         Raises:
             ZMQError: ``EFSM`` when the proxy is not running.
         """
+        self._check_running("pause the proxy")
+        steering = self._steering
+        if steering.paused:
+            return
+        steering.paused = True
+        # libzmq's proxy reads one command between bursts of forwarding, so
+        # stop the forwarding first: the counts asked for next are then final.
+        # (Its PAUSE alone would do, but spins while messages wait.)
         self._command("pause the proxy", _PAUSE)
+        self._command("pause the proxy", b"STATISTICS")
+        self._expected.append(None)
+        self._command("pause the proxy", b"TERMINATE")
 
     def resume(self) -> None:
-        """Resume forwarding after `pause()`.
+        """Resume forwarding after `pause()`; does nothing if not paused.
 
         Raises:
             ZMQError: ``EFSM`` when the proxy is not running.
         """
-        self._command("resume the proxy", _RESUME)
+        self._check_running("resume the proxy")
+        steering = self._steering
+        if steering.paused:
+            steering.paused = False
+            steering.wake.set()
 
     def terminate(self) -> None:
         """Stop the proxy: `run()` returns shortly after, with both ends
@@ -336,32 +414,45 @@ class Proxy(Generic[F, B]):
             ZMQError: ``EFSM`` when the proxy is not running (before `run()`
                 has started, or after `terminate()`).
         """
-        self._command("terminate the proxy", b"TERMINATE")
+        self._check_running("terminate the proxy")
+        steering = self._steering
+        steering.stopping = True
+        if steering.paused:
+            steering.wake.set()  # libzmq's proxy has ended, or will at pause()'s TERMINATE
+        else:
+            self._command("terminate the proxy", b"TERMINATE")
         self._state = _TERMINATED
 
     async def statistics(self) -> ProxyStatistics:
-        """What went through the proxy so far (beyond the reference), from
-        the steerable proxy's STATISTICS command.
+        """What went through the proxy since `run()` began (beyond the
+        reference), from the steerable proxy's STATISTICS command.
 
         Raises:
             ZMQError: ``EFSM`` when the proxy is not running or terminates
                 before it answers.
         """
         control = self._check_running("read the proxy's statistics")
-        async with self._lock:  # one question at a time: the answers come in order
+        async with self._lock:  # one reader of the answers at a time
             control = self._check_running("read the proxy's statistics")
+            answer: asyncio.Future[list[int]] | None = None
             try:
-                await control.send(b"STATISTICS")
-                frames = await control.receive()
-                while len(frames) != 8:  # acknowledgements of earlier commands
-                    frames = await control.receive()
+                if not self._steering.paused:
+                    await control.send(b"STATISTICS")
+                    answer = asyncio.get_running_loop().create_future()
+                    self._expected.append(answer)
+                # Paused: the counts are those of the runs pause() ended, once
+                # their answers are in.
+                while self._expected and (answer is None or not answer.done()):
+                    self._take_answer(await control.receive())
             except ZMQError:
                 if control.closed:
                     raise ZMQError(
                         _EFSM, "Cannot read the proxy's statistics: the proxy was terminated"
                     ) from None
                 raise
-        values = [_UINT64.unpack(frame)[0] for frame in frames]
+            values = self._base
+            if answer is not None:
+                values = [a + b for a, b in zip(values, answer.result(), strict=True)]
         return ProxyStatistics(ProxyEndStatistics(*values[:4]), ProxyEndStatistics(*values[4:8]))
 
 
