@@ -25,8 +25,22 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
         return None
     names = pyfuncitem._fixtureinfo.argnames
     kwargs = {name: pyfuncitem.funcargs[name] for name in names}
-    asyncio.run(func(**kwargs))
+    with asyncio.Runner(loop_factory=_LOOP_FACTORY) as runner:
+        runner.run(func(**kwargs))
     return True
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """The event loop async tests run on: asyncio's, or uvloop's when
+    ZEROMQ_TEST_LOOP=uvloop (see test_uvloop.py)."""
+    if os.environ.get("ZEROMQ_TEST_LOOP") != "uvloop":
+        return None
+    import uvloop
+
+    return uvloop.new_event_loop
+
+
+_LOOP_FACTORY = _loop_factory()
 
 
 def address(transport: str) -> str:
