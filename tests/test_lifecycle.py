@@ -147,6 +147,30 @@ async def test_an_address_can_be_bound_again_right_after_it_is_released(
                 await pull.unbind(endpoint)
 
 
+async def test_closing_a_bound_socket_still_delivers_what_it_queued(transport: str) -> None:
+    # close() must not end the connections accepted on its addresses before
+    # `linger` has let them deliver (unbinding a tcp or ipc address would).
+    count = 20_000
+    async with zeromq.Pull(linger=0, receive_high_water_mark=0, receive_timeout=5000) as pull:
+        push = zeromq.Push(send_high_water_mark=0)  # the default linger: deliver all
+        pull.connect(await bind(push, transport))
+        for _ in range(count):
+            await push.send(b"x" * 1000)
+        push.close()
+        for _ in range(count):
+            await pull.receive()
+
+
+def test_a_released_address_is_retried_unless_its_port_was_a_wildcard() -> None:
+    from zeromq import _socket
+
+    _socket._released(["tcp://*:45678", "tcp://0.0.0.0:45678", "tcp://127.0.0.1:*", "ipc://*"])
+    assert "tcp://*:45678" in _socket._RELEASED  # any interface, a fixed port
+    assert "tcp://0.0.0.0:45678" in _socket._RELEASED
+    assert "tcp://127.0.0.1:*" not in _socket._RELEASED  # a wildcard picks a free port
+    assert "ipc://*" not in _socket._RELEASED
+
+
 async def test_a_released_address_taken_by_another_socket_is_still_in_use() -> None:
     async with zeromq.Pull(linger=0) as first, zeromq.Pull(linger=0) as second:
         endpoint = await bind(first, "tcp")

@@ -169,6 +169,23 @@ async def test_a_paused_proxy_with_messages_waiting_uses_no_cpu() -> None:
         await stop(proxy, task)
 
 
+async def test_statistics_answer_after_pause_resume_pause() -> None:
+    # The second pause() may come before the proxy's thread has acted on the
+    # first pause's end of libzmq's proxy; its commands must still be answered.
+    async with broker("inproc") as (req, rep, proxy):
+        await round_trip(req, rep, "before")
+        counted = await proxy.statistics()
+        assert counted.front_end.received_parts == 3  # routing id, delimiter, body
+        for _ in range(20):
+            proxy.pause()
+            proxy.resume()
+            proxy.pause()
+            async with asyncio.timeout(WAIT):
+                assert await proxy.statistics() == counted
+            proxy.resume()
+        await round_trip(req, rep, "after")
+
+
 async def test_terminating_a_paused_proxy() -> None:
     async with broker("inproc") as (req, rep, proxy):
         await round_trip(req, rep, "before")

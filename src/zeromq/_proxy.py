@@ -52,12 +52,16 @@ class _Steering:
     """What the loop's thread tells the proxy's thread beside the control
     socket: whether to enter libzmq's proxy again once it has returned."""
 
-    __slots__ = ("paused", "stopping", "wake")
+    __slots__ = ("ended", "paused", "stopping", "terminations", "wake")
 
     def __init__(self) -> None:
         self.paused = False
         self.stopping = False
-        self.wake = threading.Event()  # set when either changes
+        self.wake = threading.Event()  # set when any of these changes
+        # How many TERMINATEs pause() has sent, and how many runs of libzmq's
+        # proxy have ended (the proxy's thread counts those).
+        self.terminations = 0
+        self.ended = 0
 
 
 class ProxyEndStatistics(NamedTuple):
@@ -101,9 +105,15 @@ def _serve(
         while True:
             # Returns after a TERMINATE, sent by pause() or terminate().
             zmq.proxy_steerable(natives[0], natives[1], capture, control)
+            steering.ended += 1
             while True:
                 steering.wake.clear()  # before looking: a change after sets it again
                 if steering.stopping or not steering.paused:
+                    break
+                if steering.terminations > steering.ended:
+                    # A pause() after a resume() this thread has not acted on
+                    # yet: run libzmq's proxy again to answer its commands,
+                    # its TERMINATE ends that run at once.
                     break
                 steering.wake.wait()  # paused: nothing touches the sockets
             if steering.stopping:
@@ -393,6 +403,8 @@ class Proxy(Generic[F, B]):
         self._command("pause the proxy", b"STATISTICS")
         self._expected.append(None)
         self._command("pause the proxy", b"TERMINATE")
+        steering.terminations += 1
+        steering.wake.set()  # a thread waiting from an earlier pause runs them
 
     def resume(self) -> None:
         """Resume forwarding after `pause()`; does nothing if not paused.

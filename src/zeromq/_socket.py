@@ -47,7 +47,9 @@ def _released(addresses: list[str]) -> None:
         if now - when > _REBIND_SECONDS:
             del _RELEASED[address]
     for address in addresses:
-        if "*" not in address:  # a wildcard bind picks a free address anyway
+        # Not a wildcard port (tcp://host:*) or ipc name: such a bind picks a
+        # free one anyway. tcp://*:5555 (any interface) is kept.
+        if not address.endswith(":*") and address != "ipc://*":
             _RELEASED[address] = now
 
 
@@ -148,12 +150,15 @@ class SocketBase(Engine):
         self._close_engine()
         proxy = self._proxy
         if proxy is None:
-            # Unbind first: libzmq frees an inproc name only at unbind (a
-            # closed socket keeps it until libzmq reaps the socket, later),
-            # and a tcp port as soon as its I/O thread gets to it.
             for names in self._bound:
-                with contextlib.suppress(zmq.ZMQError):
-                    self._native.unbind(names[-1])
+                # libzmq frees an inproc name only at unbind (a closed socket
+                # keeps it until libzmq reaps the socket, later). Not tcp or
+                # ipc: unbinding those also ends the connections accepted
+                # there, dropping what `linger` would still deliver; bind()
+                # retries their addresses instead.
+                if names[-1].startswith("inproc://"):
+                    with contextlib.suppress(zmq.ZMQError):
+                        self._native.unbind(names[-1])
                 _released(names)
             self._bound.clear()
             self._native.close()
@@ -250,7 +255,6 @@ class SocketBase(Engine):
             ZMQError: with `address` set, e.g. code ``EADDRINUSE``, ``EINVAL``
                 (malformed address) or ``EPROTONOSUPPORT`` (unknown transport).
         """
-        deadline = time.monotonic() + _REBIND_SECONDS
         delay = 0.001
         while True:
             try:
@@ -259,9 +263,10 @@ class SocketBase(Engine):
             except ZMQError as exc:
                 # Retry only an address this process released a moment ago
                 # (see _RELEASED): libzmq gives no signal to wait for instead.
-                if exc.errno != errno.EADDRINUSE or address not in _RELEASED:
+                released = _RELEASED.get(address)
+                if exc.errno != errno.EADDRINUSE or released is None:
                     raise
-                if time.monotonic() + delay > deadline:
+                if time.monotonic() + delay > released + _REBIND_SECONDS:
                     raise
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.05)
