@@ -10,7 +10,7 @@ import pytest
 from conftest import bind
 
 import zeromq
-from zeromq._engine import YIELD_EVERY
+from zeromq._engine import YIELD_EVERY, Waiter
 
 
 async def test_single_and_multipart_messages_round_trip(make_pair, transport: str) -> None:
@@ -478,3 +478,71 @@ async def test_a_woken_task_keeps_its_context_variables(make_pair, transport: st
     await push.send("hello")
     assert await task == ("task-1", [b"hello"])
     assert request_id.get() == "caller"
+
+
+# -- the Waiter -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("expired", "now"), [(False, False), (True, False), (False, True)])
+async def test_a_waiter_resumes_its_task_with_whether_it_expired(expired: bool, now: bool) -> None:
+    loop = asyncio.get_running_loop()
+    waiter = Waiter(loop)
+    assert waiter.get_loop() is loop and not waiter.done() and not waiter.cancelled()
+    with pytest.raises(asyncio.InvalidStateError):
+        waiter.result()
+
+    async def wait() -> bool:
+        return bool(await waiter)
+
+    task = asyncio.ensure_future(wait())
+    await asyncio.sleep(0)  # the task now waits on the waiter
+    assert not task.done()
+    if now:
+        # From a plain loop callback, the task runs before wake() returns.
+        loop.call_soon(lambda: (waiter.wake(now=True), done_at_once.append(task.done())))
+        done_at_once: list[bool] = []
+        assert await task is False
+        assert done_at_once == [True]
+    else:
+        waiter.wake(expired=expired)
+        waiter.wake(expired=not expired)  # a no-op once done
+        assert await task is expired
+    assert waiter.done() and waiter.result() is expired and waiter.exception() is None
+
+
+async def test_cancelling_a_task_that_awaits_a_waiter() -> None:
+    waiter = Waiter(asyncio.get_running_loop())
+    task = asyncio.ensure_future(_await(waiter))
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert waiter.cancelled() and waiter.done()
+    assert waiter.cancel() is False  # already done
+    with pytest.raises(asyncio.CancelledError):
+        waiter.result()
+    with pytest.raises(asyncio.CancelledError):
+        waiter.exception()
+    waiter.wake()  # too late: nothing happens
+    assert waiter.cancelled()
+
+
+async def _await(waiter: object) -> object:
+    return await waiter  # type: ignore[misc]
+
+
+async def test_a_waiters_callbacks() -> None:
+    loop = asyncio.get_running_loop()
+    waiter = Waiter(loop)
+    called: list[object] = []
+    waiter.add_done_callback(called.append)
+    assert waiter.remove_done_callback(print) == 0
+    assert waiter.remove_done_callback(called.append) == 1
+    waiter.add_done_callback(called.append)
+    waiter.wake()  # not `now`: the callback runs on the loop's next turn
+    assert called == []
+    await asyncio.sleep(0)
+    assert called == [waiter]
+    waiter.add_done_callback(called.append)  # once done: scheduled at once
+    await asyncio.sleep(0)
+    assert called == [waiter, waiter]
