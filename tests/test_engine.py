@@ -25,6 +25,24 @@ async def test_single_and_multipart_messages_round_trip(make_pair, transport: st
     assert await pull.receive() == [b"tuple", b"parts"]
 
 
+async def test_any_sequence_is_the_parts_but_a_buffer_is_one_part(make_pair) -> None:
+    import array
+    import collections
+
+    class Parts(list[bytes]):
+        pass
+
+    pull, push = await make_pair(zeromq.Pull, zeromq.Push, "inproc")
+    await push.send(collections.deque([b"from", "a deque"]))
+    await push.send(Parts([b"a list", b"subclass"]))
+    await push.send(array.array("b", [104, 105]))  # a sequence, but a buffer: one part
+    assert await pull.receive() == [b"from", b"a deque"]
+    assert await pull.receive() == [b"a list", b"subclass"]
+    assert await pull.receive() == [b"hi"]
+    with pytest.raises(ValueError, match="no parts"):
+        await push.send(collections.deque())
+
+
 async def test_large_buffer_parts_arrive_intact(make_pair, transport: str) -> None:
     pull, push = await make_pair(zeromq.Pull, zeromq.Push, transport)
     big = bytes(range(256)) * 4096  # 1 MiB, sent without a copy

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import re
 import subprocess
@@ -239,6 +240,91 @@ def test_string_options_read_none_when_empty() -> None:
             sock.zap_domain = None
     finally:
         sock.close()
+
+
+async def test_tcp_accept_filter_and_welcome_message_can_be_cleared() -> None:
+    # libzmq cannot read either back; None must still clear them.
+    async with (
+        zeromq.XPublisher(linger=0, welcome_message="welcome", tcp_accept_filter="10.1.2.3") as xpub,
+        zeromq.Subscriber(linger=0) as sub,
+    ):
+        xpub.tcp_accept_filter = None  # the filter would refuse 127.0.0.1
+        xpub.welcome_message = None
+        assert xpub.tcp_accept_filter is None and xpub.welcome_message is None
+        await xpub.bind("tcp://127.0.0.1:*")
+        sub.subscribe()
+        sub.connect(xpub.last_endpoint)
+        async with asyncio.timeout(5):
+            assert await xpub.receive() == [b"\x01"]  # subscribed: accepted, no filter
+            await xpub.send("news")
+            assert await sub.receive() == [b"news"]  # and no welcome message first
+    assert zeromq.Dealer(linger=0, tcp_accept_filter=None).tcp_accept_filter is None
+
+
+def test_curve_key_text_is_40_z85_characters() -> None:
+    sock = zeromq.Dealer(linger=0)
+    try:
+        # 32 characters of text are not taken for 32 raw bytes (bytes are).
+        with pytest.raises(ValueError, match=r"'curve_secret_key'.*40-character"):
+            sock.curve_secret_key = "a" * 32
+        with pytest.raises(ValueError, match="ASCII"):
+            sock.curve_secret_key = "é" * 40
+        with pytest.raises(ValueError, match="40 Z85 characters"):
+            zeromq.curve_public("a" * 32)
+        assert sock.curve_secret_key is None
+    finally:
+        sock.close()
+
+
+def test_a_curve_key_once_set_cannot_be_unset() -> None:
+    public, _ = zeromq.curve_keypair()
+    sock = zeromq.Dealer(linger=0, curve_server_key=None)  # never set: None is fine
+    try:
+        assert sock.curve_server_key is None
+        sock.curve_server_key = public
+        # libzmq would go on using the old key: say so instead of pretending.
+        with pytest.raises(ValueError, match=r"'curve_server_key'.*cannot unset"):
+            sock.curve_server_key = None
+        assert sock.curve_server_key == public
+    finally:
+        sock.close()
+
+
+def test_routing_ids_are_1_to_255_bytes_not_starting_with_zero() -> None:
+    sock = zeromq.Dealer(linger=0)
+    router = zeromq.Router(linger=0)
+    try:
+        with pytest.raises(ValueError, match=r"routing_id.*zero byte"):
+            sock.routing_id = b"\x00abc"
+        with pytest.raises(ValueError, match=r"routing_id.*zero byte"):
+            router.connect("tcp://127.0.0.1:1", routing_id=b"\x00abc")
+        with pytest.raises(TypeError, match="routing_id takes a str or bytes, not int"):
+            sock.routing_id = 5  # type: ignore[assignment]
+        with pytest.raises(TypeError, match="routing_id"):
+            sock.routing_id = None  # type: ignore[assignment]
+        with pytest.raises(ValueError, match="1 to 255"):
+            sock.routing_id = b"x" * 256
+        sock.routing_id = "me"
+        assert sock.routing_id == b"me"
+    finally:
+        sock.close()
+        router.close()
+
+
+def test_enum_option_of_the_wrong_type_is_a_type_error() -> None:
+    xpub = zeromq.XPublisher(linger=0)
+    try:
+        with pytest.raises(TypeError, match=r"'verbosity'.*int"):
+            xpub.verbosity = 1  # type: ignore[assignment]
+        with pytest.raises(ValueError, match="'verbosity'"):
+            xpub.verbosity = "all"  # type: ignore[assignment]
+    finally:
+        xpub.close()
+
+
+def test_the_socket_base_class_is_not_made_directly() -> None:
+    with pytest.raises(TypeError, match=r"base of the socket classes.*Dealer"):
+        zeromq.Socket()
 
 
 def test_context_options() -> None:

@@ -37,7 +37,13 @@ def curve_public(secret_key: str | bytes) -> str:
         ValueError: it is not a valid key.
     """
     if isinstance(secret_key, str):
-        secret_key = secret_key.encode("ascii", errors="replace")
+        # Text is Z85; 32 raw bytes come as bytes.
+        if len(secret_key) != 40 or not secret_key.isascii():
+            raise ValueError(
+                "secret_key must be 40 Z85 characters (a str) or 32 bytes, "
+                f"not a str of {len(secret_key)} characters"
+            )
+        secret_key = secret_key.encode("ascii")
     if not isinstance(secret_key, bytes):
         raise TypeError(f"secret_key must be str or bytes, not {type(secret_key).__name__}")
     if len(secret_key) == 32:

@@ -205,12 +205,21 @@ def _part(part: object) -> object:
 
 
 def to_parts(message: object) -> list[object]:
-    """Convert a message (one part or a list/tuple of parts) to pyzmq parts."""
-    if type(message) is list or type(message) is tuple:
-        if not message:
-            raise ValueError("cannot send a message with no parts")
-        return [_part(p) for p in message]
-    return [_part(message)]
+    """Convert a message (one part or a sequence of parts) to pyzmq parts."""
+    if type(message) is not list and type(message) is not tuple:
+        if not isinstance(message, Sequence) or isinstance(message, (str, bytes)):
+            return [_part(message)]
+        # Another sequence (a deque, a list subclass...) holds parts, unless it
+        # is a buffer itself (an array.array is a sequence too): one part.
+        try:
+            memoryview(message)  # type: ignore[arg-type]
+        except TypeError:
+            pass
+        else:
+            return [_part(message)]
+    if not message:
+        raise ValueError("cannot send a message with no parts")
+    return [_part(p) for p in message]
 
 
 class Engine:
@@ -531,7 +540,8 @@ class Writable(Engine):
     __slots__ = ()
 
     async def send(self, message: Message) -> None:
-        """Queue a message for sending: one part, or a list or tuple of parts.
+        """Queue a message for sending: one part, or a list, tuple or other
+        sequence of parts (a buffer is always one part).
 
         A part is `bytes`, `bytearray`, `memoryview` or any buffer (sent as
         raw bytes; `bytes` of 64 KiB or more without a copy), `str` (UTF-8),

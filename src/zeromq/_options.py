@@ -106,10 +106,31 @@ class Str(Kind["str | None"]):
 
     def write(self, native: _Native, option: int, raw: object) -> None:
         if raw is None:
-            if native.get(option):  # unsetting what is not set does nothing
+            try:
+                is_set = bool(native.get(option))
+            except zmq.ZMQError:  # one libzmq cannot read back: clear it anyway
+                is_set = True
+            if is_set:  # unsetting what is not set does nothing
                 clear_option(native, option)  # type: ignore[arg-type]
         else:
             native.set(option, raw)
+
+
+def routing_id_bytes(name: str, value: object) -> bytes:
+    """A routing id as libzmq takes it: 1 to 255 bytes, not starting with a
+    zero byte (libzmq's own generated ids do); a str is UTF-8."""
+    if isinstance(value, str):
+        raw = Str().encode(name, value) or b""
+    elif isinstance(value, bytes):
+        raw = value
+    else:
+        raise TypeError(f"{name} takes a str or bytes, not {type(value).__name__}")
+    assert isinstance(raw, bytes)
+    if not 1 <= len(raw) <= 255:
+        raise ValueError(f"{name} must be 1 to 255 bytes, not {len(raw)}")
+    if raw[0] == 0:
+        raise ValueError(f"{name} must not start with a zero byte (libzmq's own ids do)")
+    return raw
 
 
 class RoutingId(Kind["bytes | None"]):
@@ -117,16 +138,10 @@ class RoutingId(Kind["bytes | None"]):
     with the routing-id frames a `Router` receives."""
 
     get_annotation = "bytes | None"
-    set_annotation = "str | bytes | None"
+    set_annotation = "str | bytes"
 
     def encode(self, name: str, value: object) -> object:
-        raw = Str().encode(name, value)
-        if raw is None:
-            raise ValueError(f"option {name!r} must be 1 to 255 bytes; it cannot be unset")
-        assert isinstance(raw, bytes)
-        if len(raw) > 255:
-            raise ValueError(f"option {name!r} must be at most 255 bytes, not {len(raw)}")
-        return raw
+        return routing_id_bytes(name, value)
 
     def decode(self, raw: Any) -> bytes | None:
         return bytes(raw) or None
@@ -143,7 +158,14 @@ class CurveKey(Kind["str | None"]):
         if value is None:
             return None
         if isinstance(value, str):
-            value = value.encode("ascii", errors="replace")
+            # Text is Z85 (40 characters); 32 raw bytes come as bytes.
+            if len(value) != 40 or not value.isascii():
+                raise ValueError(
+                    f"option {name!r} takes a 40-character Z85 str or 32 raw bytes, "
+                    f"not a str of {len(value)} characters"
+                    + ("" if value.isascii() else " that are not all ASCII")
+                )
+            value = value.encode("ascii")
         if not isinstance(value, bytes):
             raise TypeError(
                 f"option {name!r} takes a 40-character Z85 str or 32 bytes, "
@@ -165,7 +187,7 @@ class CurveKey(Kind["str | None"]):
         )
 
     def write(self, native: _Native, option: int, raw: object) -> None:
-        if raw is not None:  # libzmq has no way to unset a key; None only clears ours
+        if raw is not None:
             native.set(option, raw)
 
     def decode(self, raw: Any) -> str | None:
@@ -184,10 +206,14 @@ class Enum(Kind[T]):
         )
 
     def encode(self, name: str, value: object) -> object:
+        choices = ", ".join(repr(k) for k in self.names)
+        if value is not None and not isinstance(value, str):
+            raise TypeError(
+                f"option {name!r} takes one of {choices}, not {type(value).__name__}"
+            )
         try:
             return self.names[value]  # type: ignore[index]
-        except (KeyError, TypeError):
-            choices = ", ".join(repr(k) for k in self.names)
+        except KeyError:
             raise ValueError(f"option {name!r} must be one of {choices}, not {value!r}") from None
 
     def decode(self, raw: Any) -> T:
@@ -398,6 +424,12 @@ def set_option(obj: HasOptions, opt: Option, value: object) -> None:
         raise AttributeError(f"option {opt.name!r} is read-only")
     _check_open(obj)
     raw = opt.kind.encode(opt.name, value)
+    if raw is None and isinstance(opt.kind, CurveKey) and obj._option_cache.get(opt.name):
+        # libzmq has no way to unset a key: None would leave the old one in use.
+        raise ValueError(
+            f"option {opt.name!r}: libzmq cannot unset a CURVE key once set "
+            "(set another key, or use a new socket)"
+        )
     try:
         opt.kind.write(obj._native, opt.id, raw)
     except zmq.ZMQError as exc:

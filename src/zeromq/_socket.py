@@ -16,7 +16,7 @@ from ._engine import Engine, Readable, Writable
 from ._errors import ZMQError, closed_error, from_zmq
 from ._native import CLOSED_TARGET, read_long_string
 from ._native import events as _events
-from ._options import Option, apply_keywords
+from ._options import Option, apply_keywords, routing_id_bytes
 
 if TYPE_CHECKING:
     from ._context import Context
@@ -70,6 +70,12 @@ class SocketBase(Engine):
     def __init__(self, *, context: Context | None = None, **options: Any) -> None:
         from ._context import Context, default_context
 
+        if not hasattr(self, "_socket_type"):
+            raise TypeError(
+                f"{type(self).__name__} is the base of the socket classes: make a Pair, "
+                "Publisher, Subscriber, Request, Reply, Dealer, Router, Pull, Push, "
+                "XPublisher, XSubscriber or Stream"
+            )
         if context is None:
             context = default_context()
         elif not isinstance(context, Context):
@@ -339,12 +345,7 @@ class SocketBase(Engine):
 
 def _connect_with_id(sock: SocketBase, address: str, routing_id: str | bytes | None) -> None:
     if routing_id is not None:
-        if isinstance(routing_id, str):
-            routing_id = routing_id.encode()
-        if not isinstance(routing_id, bytes):
-            raise TypeError(f"routing_id must be str or bytes, not {type(routing_id).__name__}")
-        if not 1 <= len(routing_id) <= 255:
-            raise ValueError(f"routing_id must be 1 to 255 bytes, not {len(routing_id)}")
+        routing_id = routing_id_bytes("routing_id", routing_id)
     native = sock._native
 
     def connect(where: str) -> None:

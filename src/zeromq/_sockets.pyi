@@ -648,7 +648,7 @@ class Request(Socket, Readable, Writable):
         receive_buffer_size: int = ...,
         receive_high_water_mark: int = ...,
         receive_timeout: int = ...,
-        routing_id: str | bytes | None = ...,
+        routing_id: str | bytes = ...,
         probe_router: bool = ...,
         correlate: bool = ...,
         relaxed: bool = ...,
@@ -692,7 +692,7 @@ class Request(Socket, Readable, Writable):
     def routing_id(self) -> bytes | None:
         """This socket's identity towards a Router (1 to 255 bytes)."""
     @routing_id.setter
-    def routing_id(self, value: str | bytes | None) -> None: ...
+    def routing_id(self, value: str | bytes) -> None: ...
     @property
     def probe_router(self) -> bool:
         """Send an empty message to a Router on each new connection."""
@@ -767,7 +767,7 @@ class Reply(Socket, Readable, Writable):
         receive_buffer_size: int = ...,
         receive_high_water_mark: int = ...,
         receive_timeout: int = ...,
-        routing_id: str | bytes | None = ...,
+        routing_id: str | bytes = ...,
     ) -> None: ...
     @property
     def multicast_hops(self) -> int:
@@ -808,7 +808,7 @@ class Reply(Socket, Readable, Writable):
     def routing_id(self) -> bytes | None:
         """This socket's identity towards a Router (1 to 255 bytes)."""
     @routing_id.setter
-    def routing_id(self, value: str | bytes | None) -> None: ...
+    def routing_id(self, value: str | bytes) -> None: ...
 
 class Dealer(Socket, Readable, Writable):
     """Round-robins sends and fair-queues receives over all peers; waits at
@@ -871,7 +871,7 @@ class Dealer(Socket, Readable, Writable):
         receive_high_water_mark: int = ...,
         receive_timeout: int = ...,
         conflate: bool = ...,
-        routing_id: str | bytes | None = ...,
+        routing_id: str | bytes = ...,
         probe_router: bool = ...,
     ) -> None: ...
     @property
@@ -918,7 +918,7 @@ class Dealer(Socket, Readable, Writable):
     def routing_id(self) -> bytes | None:
         """This socket's identity towards a Router (1 to 255 bytes)."""
     @routing_id.setter
-    def routing_id(self, value: str | bytes | None) -> None: ...
+    def routing_id(self, value: str | bytes) -> None: ...
     @property
     def probe_router(self) -> bool:
         """Send an empty message to a Router on each new connection."""
@@ -985,7 +985,7 @@ class Router(Socket, Readable, Writable):
         receive_buffer_size: int = ...,
         receive_high_water_mark: int = ...,
         receive_timeout: int = ...,
-        routing_id: str | bytes | None = ...,
+        routing_id: str | bytes = ...,
         probe_router: bool = ...,
         mandatory: bool = ...,
         handover: bool = ...,
@@ -1029,7 +1029,7 @@ class Router(Socket, Readable, Writable):
     def routing_id(self) -> bytes | None:
         """This socket's identity towards a Router (1 to 255 bytes)."""
     @routing_id.setter
-    def routing_id(self, value: str | bytes | None) -> None: ...
+    def routing_id(self, value: str | bytes) -> None: ...
     @property
     def probe_router(self) -> bool:
         """Send an empty message to a Router on each new connection."""
