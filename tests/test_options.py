@@ -322,6 +322,28 @@ def test_enum_option_of_the_wrong_type_is_a_type_error() -> None:
         xpub.close()
 
 
+async def test_setting_an_option_after_bind_or_connect_warns() -> None:
+    import warnings
+
+    async with zeromq.Dealer(linger=0) as sock:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no warning before any bind or connect
+            sock.heartbeat_interval = 100
+        sock.connect("inproc://nowhere")
+        # A security option set now would silently not apply to that connection.
+        with pytest.warns(zeromq.OptionWarning, match="'curve_server'.*after bind") as caught:
+            sock.curve_server = True
+        assert caught[0].filename == __file__  # it points at the line that set it
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            sock.linger = 10  # applies at once: no warning
+            sock.receive_high_water_mark = 5
+        sock.disconnect("inproc://nowhere")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            sock.heartbeat_interval = 200  # no endpoint left
+
+
 def test_the_socket_base_class_is_not_made_directly() -> None:
     with pytest.raises(TypeError, match=r"base of the socket classes.*Dealer"):
         zeromq.Socket()

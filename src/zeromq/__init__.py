@@ -32,7 +32,7 @@ from ._certs import (
 from ._context import Context, default_context
 from ._curve import CurveKeyPair, curve_keypair, curve_public
 from ._engine import Message, MessagePart
-from ._errors import ZMQError
+from ._errors import OptionWarning, ZMQError
 from ._observer import Event, Observer
 from ._proxy import Proxy
 from ._sockets import (
@@ -86,6 +86,7 @@ __all__ = [
     "Subscriber",
     "XPublisher",
     "XSubscriber",
+    "OptionWarning",
     "ZMQError",
     "capability",
     "context",

@@ -61,6 +61,12 @@ def _rebuild(
     return cls(number, message, address=address, status=status)
 
 
+class OptionWarning(RuntimeWarning):
+    """An option was set after the socket bound or connected: libzmq applies
+    most options only to later binds and connects (the Node.js bindings warn
+    alike). Set options in the constructor, or before `bind()`/`connect()`."""
+
+
 class _TimeoutZMQError(ZMQError, TimeoutError):
     """A `send` or `receive` that timed out (code ``EAGAIN``)."""
 

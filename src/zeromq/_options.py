@@ -11,6 +11,7 @@ IDEs see them; a test keeps the stubs in step with the table.
 from __future__ import annotations
 
 import errno
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
@@ -18,7 +19,7 @@ from typing import Any, Generic, Protocol, TypeVar
 import zmq
 from zmq.utils import z85
 
-from ._errors import ZMQError, closed_error, from_zmq
+from ._errors import OptionWarning, ZMQError, closed_error, from_zmq
 from ._native import clear_option, read_long_string
 
 T = TypeVar("T")
@@ -418,6 +419,17 @@ class OptionProperty:
         raise AttributeError(f"option {self.option.name!r} cannot be deleted")
 
 
+# Options libzmq (or the engine) applies at once even on a socket that has
+# bound or connected; setting any other then warns (OptionWarning).
+TAKES_EFFECT_AT_ONCE = frozenset(
+    {
+        "linger", "send_high_water_mark", "receive_high_water_mark", "send_timeout",
+        "receive_timeout", "mandatory", "probe_router", "handover", "correlate",
+        "relaxed", "verbosity", "no_drop", "manual", "invert_matching",
+    }
+)  # fmt: skip
+
+
 def set_option(obj: HasOptions, opt: Option, value: object) -> None:
     """Convert and set one option, raising what the contract names on bad input."""
     if not opt.writable:
@@ -440,6 +452,13 @@ def set_option(obj: HasOptions, opt: Option, value: object) -> None:
         obj._option_cache[opt.name] = raw
     if opt.mirror is not None:
         setattr(obj, opt.mirror, value)
+    if getattr(obj, "_endpoints", 0) > 0 and opt.name not in TAKES_EFFECT_AT_ONCE:
+        warnings.warn(
+            f"option {opt.name!r} was set after bind() or connect(): libzmq applies "
+            "it only to later binds and connects",
+            OptionWarning,
+            stacklevel=3,  # the line that set it
+        )
 
 
 def _check_open(obj: HasOptions) -> None:
