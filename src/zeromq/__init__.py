@@ -33,7 +33,7 @@ from ._context import Context, default_context
 from ._curve import CurveKeyPair, curve_keypair, curve_public
 from ._engine import Message, MessagePart
 from ._errors import OptionWarning, ZMQError
-from ._observer import Event, Observer
+from ._observer import Event, EventType, Observer
 from ._proxy import Proxy
 from ._sockets import (
     Dealer,
@@ -70,6 +70,7 @@ __all__ = [
     "CurveKeyPair",
     "Dealer",
     "Event",
+    "EventType",
     "Message",
     "MessagePart",
     "Observer",
