@@ -528,8 +528,10 @@ def test_an_observer_made_outside_the_event_loop_works_in_it() -> None:
 def test_on_needs_a_running_event_loop() -> None:
     sock = zeromq.Dealer(linger=0)
     try:
-        with pytest.raises(RuntimeError):
+        with pytest.raises(RuntimeError, match=r"events\.on\(\) needs a running event loop"):
             sock.events.on("bind", print)
+        # Nothing changed: the observer is still in receive() mode.
+        assert sock.events._listeners is None
     finally:
         sock.close()
 

@@ -391,7 +391,13 @@ class Observer:
             raise ZMQError(
                 errno.EBUSY, "Cannot switch to event emitter mode while a receive() is pending"
             )
-        loop = asyncio.get_running_loop()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            raise RuntimeError(
+                "events.on() needs a running event loop (its listeners are called from "
+                "it): call it from a coroutine"
+            ) from None
         listeners = self._listeners
         if listeners is None:
             listeners = self._listeners = {}
