@@ -325,25 +325,36 @@ class Ticker:
         self._task.cancel()
 
 
-async def test_a_receive_loop_over_a_backlog_lets_other_tasks_run(make_pair) -> None:
-    pull, push = await make_pair(zeromq.Pull, zeromq.Push, "inproc")
+async def _unbounded_pair() -> tuple[zeromq.Pull, zeromq.Push]:
+    """An inproc Pull and Push with no high-water marks (set before bind and connect)."""
+    pull = zeromq.Pull(linger=0, receive_high_water_mark=0)
+    push = zeromq.Push(linger=0, send_high_water_mark=0)
+    endpoint = await bind(pull, "inproc")
+    push.connect(endpoint)
+    return pull, push
+
+
+async def test_a_receive_loop_over_a_backlog_lets_other_tasks_run() -> None:
+    pull, push = await _unbounded_pair()
     total = 20 * YIELD_EVERY
-    pull.receive_high_water_mark = push.send_high_water_mark = 0
     for i in range(total):
         await push.send(str(i))
     async with Ticker() as ticker:
         for _ in range(total):
             await pull.receive()  # every message is already queued
     assert ticker.ticks >= total // YIELD_EVERY - 1
+    pull.close()
+    push.close()
 
 
-async def test_a_send_loop_lets_other_tasks_run(make_pair) -> None:
-    pull, push = await make_pair(zeromq.Pull, zeromq.Push, "inproc")
-    pull.receive_high_water_mark = push.send_high_water_mark = 0
+async def test_a_send_loop_lets_other_tasks_run() -> None:
+    pull, push = await _unbounded_pair()
     async with Ticker() as ticker:
         for i in range(10 * YIELD_EVERY):
             await push.send(str(i))  # every send completes at once
     assert ticker.ticks >= 9
+    pull.close()
+    push.close()
 
 
 async def test_readable_and_writable(make_pair, transport: str) -> None:

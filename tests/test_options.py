@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import zmq
+from conftest import bind
 
 import zeromq
 from zeromq._sockets import SOCKET_CLASSES
@@ -298,7 +299,7 @@ def test_routing_ids_are_1_to_255_bytes_not_starting_with_zero() -> None:
             sock.routing_id = b"\x00abc"
         with pytest.raises(ValueError, match=r"routing_id.*zero byte"):
             router.connect("tcp://127.0.0.1:1", routing_id=b"\x00abc")
-        with pytest.raises(TypeError, match="routing_id takes a str or bytes, not int"):
+        with pytest.raises(TypeError, match="'routing_id' takes a str or bytes, not int"):
             sock.routing_id = 5  # type: ignore[assignment]
         with pytest.raises(TypeError, match="routing_id"):
             sock.routing_id = None  # type: ignore[assignment]
@@ -342,6 +343,70 @@ async def test_setting_an_option_after_bind_or_connect_warns() -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             sock.heartbeat_interval = 200  # no endpoint left
+
+
+async def test_which_late_options_warn_follows_what_libzmq_applies() -> None:
+    import warnings
+
+    async with (
+        zeromq.Push(linger=0) as bound,
+        zeromq.Push(linger=0) as connected,
+        zeromq.XPublisher(linger=0) as xpub,
+        zeromq.Dealer(linger=0) as dealer,
+    ):
+        await bound.bind("inproc://late-options-bound")
+        connected.connect("inproc://late-options-elsewhere")
+        await xpub.bind("inproc://late-options-xpub")
+        dealer.connect("inproc://late-options-router")
+        # A bind's listener keeps the high-water marks it had at bind().
+        with pytest.warns(zeromq.OptionWarning, match="'send_high_water_mark'"):
+            bound.send_high_water_mark = 5
+        # A router probe is sent when a pipe is attached: at connect().
+        with pytest.warns(zeromq.OptionWarning, match="'probe_router'"):
+            dealer.probe_router = True
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            connected.send_high_water_mark = 5  # resizes the connect's pipe
+            xpub.welcome_message = "hi"  # sent to each subscriber as it comes
+        async with zeromq.Subscriber(linger=0) as sub:
+            sub.subscribe()
+            sub.connect("inproc://late-options-xpub")
+            async with asyncio.timeout(5):
+                # (libzmq attaches the subscriber, and sends the welcome, when
+                # the XPublisher next handles its commands: this receive.)
+                assert await xpub.receive() == [b"\x01"]
+                assert await sub.receive() == [b"hi"]
+
+
+@pytest.mark.parametrize(
+    ("verbosity", "expected"),
+    [
+        (None, [[b"\x01a"]]),
+        ("all_subs", [[b"\x01a"], [b"\x01a"]]),
+        ("all_subs_unsubs", [[b"\x01a"], [b"\x01a"], [b"\x00a"], [b"\x00a"]]),
+    ],
+)
+async def test_xpublisher_verbosity_passes_what_it_says(
+    verbosity: str | None, expected: list[list[bytes]]
+) -> None:
+    async with (
+        zeromq.XPublisher(linger=0, verbosity=verbosity, receive_timeout=200) as xpub,  # type: ignore[arg-type]
+        zeromq.Subscriber(linger=0) as first,
+        zeromq.Subscriber(linger=0) as second,
+    ):
+        assert xpub.verbosity == verbosity
+        endpoint = await bind(xpub, "inproc")
+        got = []
+        for sub in (first, second):
+            sub.connect(endpoint)
+            sub.subscribe("a")
+            if sub is first:
+                got.append(await xpub.receive())  # the first always comes
+        for sub in (first, second):
+            sub.unsubscribe("a")
+        # Then everything else this verbosity passes; a missing one times out.
+        got += [await xpub.receive() for _ in range(len(expected) - 1)]
+        assert got == expected
 
 
 def test_the_socket_base_class_is_not_made_directly() -> None:

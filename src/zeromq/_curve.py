@@ -42,6 +42,7 @@ def curve_public(secret_key: str | bytes) -> str:
             raise ValueError(
                 "secret_key must be 40 Z85 characters (a str) or 32 bytes, "
                 f"not a str of {len(secret_key)} characters"
+                + ("" if secret_key.isascii() else " that are not all ASCII")
             )
         secret_key = secret_key.encode("ascii")
     if not isinstance(secret_key, bytes):

@@ -21,7 +21,7 @@ import contextvars
 import errno
 import weakref
 from collections.abc import Callable, Generator, Sequence
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
 
 import zmq
 
@@ -57,7 +57,7 @@ else:
     MessagePart = bytes | bytearray | memoryview | str | int | float | None
     Message = MessagePart | Sequence[MessagePart]
 # MessagePart: one part of a message: a buffer, a str (UTF-8), a number (its str()) or None.
-# Message: one part, or a list or tuple of parts.
+# Message: one part, or a sequence (list, tuple...) of parts.
 
 # Engines with a pending wait. The loop holds a socket's reader callback only
 # weakly and asyncio holds tasks weakly, so without this a socket whose
@@ -204,9 +204,17 @@ def _part(part: object) -> object:
     return view
 
 
+# Types that are one part: checked first, so that a single part does not pay
+# for the Sequence check below.
+_ONE_PART = frozenset({bytes, str, bytearray, memoryview, int, float, type(None)})
+
+
 def to_parts(message: object) -> list[object]:
     """Convert a message (one part or a sequence of parts) to pyzmq parts."""
-    if type(message) is not list and type(message) is not tuple:
+    cls = type(message)
+    if cls in _ONE_PART:
+        return [_part(message)]
+    if cls is not list and cls is not tuple:
         if not isinstance(message, Sequence) or isinstance(message, (str, bytes)):
             return [_part(message)]
         # Another sequence (a deque, a list subclass...) holds parts, unless it
@@ -217,9 +225,10 @@ def to_parts(message: object) -> list[object]:
             pass
         else:
             return [_part(message)]
-    if not message:
+    parts = cast("Sequence[object]", message)
+    if not parts:
         raise ValueError("cannot send a message with no parts")
-    return [_part(p) for p in message]
+    return [_part(p) for p in parts]
 
 
 class Engine:
@@ -551,7 +560,7 @@ class Writable(Engine):
 
         Raises:
             TypeError: a part of another type (nothing is sent).
-            ValueError: an empty list or tuple.
+            ValueError: an empty list, tuple or other sequence.
             ZMQError: code ``EAGAIN`` (also a ``TimeoutError``) when
                 `send_timeout` expires; ``EBUSY`` when another `send()` is
                 pending; ``ENOTSOCK`` when the socket is or gets closed;

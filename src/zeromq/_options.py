@@ -142,7 +142,7 @@ class RoutingId(Kind["bytes | None"]):
     set_annotation = "str | bytes"
 
     def encode(self, name: str, value: object) -> object:
-        return routing_id_bytes(name, value)
+        return routing_id_bytes(f"option {name!r}", value)
 
     def decode(self, raw: Any) -> bytes | None:
         return bytes(raw) or None
@@ -228,8 +228,13 @@ class Verbosity(Enum["str | None"]):
         super().__init__({None: 0, "all_subs": 1, "all_subs_unsubs": 2})
 
     def write(self, native: _Native, option: int, raw: object) -> None:
-        native.set(zmq.XPUB_VERBOSER, int(raw == 2))
-        native.set(zmq.XPUB_VERBOSE, int(raw == 1))
+        # Each of libzmq's two options sets both of its flags: VERBOSE=1 passes
+        # every subscription (not unsubscriptions), VERBOSER=1 both, and
+        # VERBOSER=0 neither. So exactly one call, or the second undoes the first.
+        if raw == 1:
+            native.set(zmq.XPUB_VERBOSE, 1)
+        else:
+            native.set(zmq.XPUB_VERBOSER, int(raw == 2))
 
 
 BOOL = Bool()
@@ -423,11 +428,27 @@ class OptionProperty:
 # bound or connected; setting any other then warns (OptionWarning).
 TAKES_EFFECT_AT_ONCE = frozenset(
     {
-        "linger", "send_high_water_mark", "receive_high_water_mark", "send_timeout",
-        "receive_timeout", "mandatory", "probe_router", "handover", "correlate",
-        "relaxed", "verbosity", "no_drop", "manual", "invert_matching",
+        "linger", "send_timeout", "receive_timeout", "mandatory", "handover",
+        "correlate", "relaxed", "verbosity", "no_drop", "manual", "invert_matching",
+        "welcome_message",
     }
 )  # fmt: skip
+# libzmq resizes the pipes of connects, but a bind's listener keeps the value
+# it had at bind(); and it sends the router probe when a pipe is attached, which
+# for a connect is at connect().
+AT_ONCE_UNLESS_BOUND = frozenset({"send_high_water_mark", "receive_high_water_mark"})
+AT_ONCE_UNLESS_CONNECTED = frozenset({"probe_router"})
+
+
+def _applies_at_once(obj: HasOptions, name: str) -> bool:
+    if name in TAKES_EFFECT_AT_ONCE:
+        return True
+    binds = len(getattr(obj, "_bound", ()))
+    if name in AT_ONCE_UNLESS_BOUND:
+        return binds == 0
+    if name in AT_ONCE_UNLESS_CONNECTED:
+        return getattr(obj, "_endpoints", 0) - binds <= 0
+    return False
 
 
 def set_option(obj: HasOptions, opt: Option, value: object) -> None:
@@ -452,7 +473,7 @@ def set_option(obj: HasOptions, opt: Option, value: object) -> None:
         obj._option_cache[opt.name] = raw
     if opt.mirror is not None:
         setattr(obj, opt.mirror, value)
-    if getattr(obj, "_endpoints", 0) > 0 and opt.name not in TAKES_EFFECT_AT_ONCE:
+    if getattr(obj, "_endpoints", 0) > 0 and not _applies_at_once(obj, opt.name):
         warnings.warn(
             f"option {opt.name!r} was set after bind() or connect(): libzmq applies "
             "it only to later binds and connects",

@@ -157,7 +157,8 @@ class Stream(Socket, Readable, Writable):
     _socket_type = zmq.STREAM
 
     def connect(self, address: str, *, routing_id: str | bytes | None = None) -> None:
-        """Connect to a TCP address, optionally naming the peer `routing_id`.
+        """Connect to a TCP address, optionally naming the peer `routing_id`
+        (1 to 255 bytes, not starting with a zero byte).
 
         Raises:
             TypeError, ValueError: a bad `routing_id`.
