@@ -10,6 +10,7 @@ import asyncio
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any, TypeVar
 
 import pytest
 from conftest import bind
@@ -39,25 +40,53 @@ async def stop(proxy: Proxy[zeromq.Socket, zeromq.Socket], task: asyncio.Task[No
     assert proxy.back_end.closed
 
 
+S1 = TypeVar("S1", bound=zeromq.Socket)
+S2 = TypeVar("S2", bound=zeromq.Socket)
+
+
+@asynccontextmanager
+async def proxying(
+    proxy: Proxy[Any, Any], transport: str, front_peer: S1, back_peer: S2
+) -> AsyncIterator[tuple[S1, S2]]:
+    """Bind the proxy's ends on `transport`, connect a peer to each and run the
+    proxy. On leaving, terminate it (unless the test did) and, if the test
+    passed, check that run() closed both ends."""
+    front = await bind(proxy.front_end, transport)
+    back = await bind(proxy.back_end, transport)
+    async with front_peer, back_peer:
+        front_peer.connect(front)
+        back_peer.connect(back)
+        task = await start(proxy)
+        try:
+            yield front_peer, back_peer
+        finally:
+            if not task.done():
+                proxy.terminate()
+            async with asyncio.timeout(WAIT):
+                await task
+    assert proxy.front_end.closed and proxy.back_end.closed
+
+
 @asynccontextmanager
 async def broker(
     transport: str,
 ) -> AsyncIterator[tuple[zeromq.Request, zeromq.Reply, Proxy[zeromq.Router, zeromq.Dealer]]]:
     """REQ -> ROUTER | proxy | DEALER -> REP, the proxy running."""
     proxy = Proxy(zeromq.Router(linger=0), zeromq.Dealer(linger=0))
-    front = await bind(proxy.front_end, transport)
-    back = await bind(proxy.back_end, transport)
-    async with zeromq.Request(linger=0) as req, zeromq.Reply(linger=0) as rep:
-        req.connect(front)
-        rep.connect(back)
-        task = await start(proxy)
-        try:
-            yield req, rep, proxy
-        finally:
-            if not task.done():
-                proxy.terminate()
-            async with asyncio.timeout(WAIT):
-                await task
+    peers = proxying(proxy, transport, zeromq.Request(linger=0), zeromq.Reply(linger=0))
+    async with peers as (req, rep):
+        yield req, rep, proxy
+
+
+@asynccontextmanager
+async def pipeline(
+    transport: str,
+) -> AsyncIterator[tuple[zeromq.Push, zeromq.Pull, Proxy[zeromq.Pull, zeromq.Push]]]:
+    """PUSH -> PULL | proxy | PUSH -> PULL, the proxy running."""
+    proxy = Proxy(zeromq.Pull(linger=0), zeromq.Push(linger=0))
+    peers = proxying(proxy, transport, zeromq.Push(linger=0), zeromq.Pull(linger=0))
+    async with peers as (source, sink):
+        yield source, sink, proxy
 
 
 async def round_trip(req: zeromq.Request, rep: zeromq.Reply, text: str) -> None:
@@ -99,14 +128,8 @@ async def test_pause_holds_messages_back_until_resume(transport: str) -> None:
 async def test_pausing_and_resuming_under_load_loses_nothing_and_keeps_counting(
     transport: str,
 ) -> None:
-    proxy = Proxy(zeromq.Pull(linger=0), zeromq.Push(linger=0))
-    front = await bind(proxy.front_end, transport)
-    back = await bind(proxy.back_end, transport)
     count = 5000
-    async with zeromq.Push(linger=0) as source, zeromq.Pull(linger=0) as sink:
-        source.connect(front)
-        sink.connect(back)
-        task = await start(proxy)
+    async with pipeline(transport) as (source, sink, proxy):
 
         async def produce() -> None:
             for i in range(count):
@@ -131,7 +154,6 @@ async def test_pausing_and_resuming_under_load_loses_nothing_and_keeps_counting(
         stats = await proxy.statistics()
         assert stats.front_end.received_parts == count
         assert stats.back_end.sent_parts == count
-        await stop(proxy, task)
 
 
 def _thread_cpu_seconds(name: str) -> float:
@@ -148,13 +170,7 @@ def _thread_cpu_seconds(name: str) -> float:
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/task")
 async def test_a_paused_proxy_with_messages_waiting_uses_no_cpu() -> None:
     # libzmq 4.3.5's own paused proxy spins while a message waits: a whole CPU.
-    proxy = Proxy(zeromq.Pull(linger=0), zeromq.Push(linger=0))
-    front = await bind(proxy.front_end, "inproc")
-    back = await bind(proxy.back_end, "inproc")
-    async with zeromq.Push(linger=0) as source, zeromq.Pull(linger=0) as sink:
-        source.connect(front)
-        sink.connect(back)
-        task = await start(proxy)
+    async with pipeline("inproc") as (source, sink, proxy):
         proxy.pause()
         await proxy.statistics()  # returns once the proxy has paused
         for _ in range(10):
@@ -166,7 +182,6 @@ async def test_a_paused_proxy_with_messages_waiting_uses_no_cpu() -> None:
         async with asyncio.timeout(WAIT):
             for _ in range(10):
                 assert await sink.receive() == [b"waiting"]
-        await stop(proxy, task)
 
 
 async def test_statistics_answer_after_pause_resume_pause() -> None:
@@ -196,13 +211,9 @@ async def test_terminating_a_paused_proxy() -> None:
 
 async def test_pub_sub_through_xsubscriber_and_xpublisher(transport: str) -> None:
     proxy = Proxy(zeromq.XSubscriber(linger=0), zeromq.XPublisher(linger=0))
-    front = await bind(proxy.front_end, transport)
-    back = await bind(proxy.back_end, transport)
-    async with zeromq.Publisher(linger=0) as pub, zeromq.Subscriber(linger=0) as sub:
-        pub.connect(front)
-        sub.connect(back)
+    peers = proxying(proxy, transport, zeromq.Publisher(linger=0), zeromq.Subscriber(linger=0))
+    async with peers as (pub, sub):
         sub.subscribe("news")
-        task = await start(proxy)
         # The subscription travels sub -> XPUB -> proxy -> XSUB -> pub: until
         # it has arrived the publisher drops what it sends. Publish until the
         # subscriber hears, each wait bounded.
@@ -217,23 +228,15 @@ async def test_pub_sub_through_xsubscriber_and_xpublisher(transport: str) -> Non
                     continue
                 break
         assert message == [b"news", b"proxy works"]
-        await stop(proxy, task)
 
 
 async def test_pipeline_through_pull_and_push(transport: str) -> None:
-    proxy = Proxy(zeromq.Pull(linger=0), zeromq.Push(linger=0))
-    front = await bind(proxy.front_end, transport)
-    back = await bind(proxy.back_end, transport)
-    async with zeromq.Push(linger=0) as source, zeromq.Pull(linger=0) as sink:
-        source.connect(front)
-        sink.connect(back)
-        task = await start(proxy)
+    async with pipeline(transport) as (source, sink, _):
         for i in range(10):
             await source.send(["part", i])
         async with asyncio.timeout(WAIT):
             for i in range(10):
                 assert await sink.receive() == [b"part", str(i).encode()]
-        await stop(proxy, task)
 
 
 async def test_capture_gets_a_copy_of_every_message(transport: str) -> None:
@@ -241,17 +244,12 @@ async def test_capture_gets_a_copy_of_every_message(transport: str) -> None:
         capture.connect(await bind(tap, "inproc"))
         proxy = Proxy(zeromq.Pull(linger=0), zeromq.Push(linger=0), capture=capture)
         assert proxy.capture is capture
-        front = await bind(proxy.front_end, transport)
-        back = await bind(proxy.back_end, transport)
-        async with zeromq.Push(linger=0) as source, zeromq.Pull(linger=0) as sink:
-            source.connect(front)
-            sink.connect(back)
-            task = await start(proxy)
+        peers = proxying(proxy, transport, zeromq.Push(linger=0), zeromq.Pull(linger=0))
+        async with peers as (source, sink):
             await source.send(["a", "b"])
             async with asyncio.timeout(WAIT):
                 assert await sink.receive() == [b"a", b"b"]
                 assert await tap.receive() == [b"a", b"b"]
-            await stop(proxy, task)
         # The capture socket is the caller's: it stays open and works.
         assert not capture.closed
         await capture.send("after")
@@ -284,13 +282,7 @@ async def test_the_event_loop_keeps_running_while_the_proxy_runs() -> None:
 
 
 async def test_statistics_count_parts_and_bytes_each_way(transport: str) -> None:
-    proxy = Proxy(zeromq.Pull(linger=0), zeromq.Push(linger=0))
-    front = await bind(proxy.front_end, transport)
-    back = await bind(proxy.back_end, transport)
-    async with zeromq.Push(linger=0) as source, zeromq.Pull(linger=0) as sink:
-        source.connect(front)
-        sink.connect(back)
-        task = await start(proxy)
+    async with pipeline(transport) as (source, sink, proxy):
         for _ in range(4):
             await source.send(["12345", "123"])
         async with asyncio.timeout(WAIT):
@@ -301,7 +293,6 @@ async def test_statistics_count_parts_and_bytes_each_way(transport: str) -> None
         assert stats.back_end.received_parts == 0
         assert stats.back_end.sent_parts == 8
         assert stats.back_end.sent_bytes == 32
-        await stop(proxy, task)
 
 
 # -- lifecycle ----------------------------------------------------------------------------
