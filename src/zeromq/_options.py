@@ -396,32 +396,36 @@ class OptionProperty:
     def __get__(self, obj: HasOptions | None, owner: type | None = None) -> Any:
         if obj is None:
             return self
-        opt = self.option
-        if not opt.readable:
-            raise AttributeError(f"option {opt.name!r} can only be written")
-        _check_open(obj)
-        if opt.access == "kept":
-            value = obj._option_cache.get(opt.name, None)
-            if value is None:
-                return opt.default
-            return opt.kind.decode(value)
-        try:
-            raw = obj._native.get(opt.id)
-        except zmq.ZMQError as exc:
-            if exc.errno == errno.EINVAL and isinstance(opt.kind, Str):
-                # pyzmq reads strings into 256 bytes; a longer one (an inproc
-                # name, say) needs a larger buffer.
-                raw = read_long_string(obj._native, opt.id)
-                if raw is not None:
-                    return opt.kind.decode(raw)
-            raise from_zmq(exc, f"Cannot read option {opt.name!r}") from None
-        return opt.kind.decode(raw)
+        return get_option(obj, self.option)
 
     def __set__(self, obj: HasOptions, value: object) -> None:
         set_option(obj, self.option, value)
 
     def __delete__(self, obj: HasOptions) -> None:
         raise AttributeError(f"option {self.option.name!r} cannot be deleted")
+
+
+def get_option(obj: HasOptions, opt: Option) -> Any:
+    """Read one option as its Python value, raising what the contract names."""
+    if not opt.readable:
+        raise AttributeError(f"option {opt.name!r} can only be written")
+    _check_open(obj)
+    if opt.access == "kept":
+        value = obj._option_cache.get(opt.name, None)
+        if value is None:
+            return opt.default
+        return opt.kind.decode(value)
+    try:
+        raw = obj._native.get(opt.id)
+    except zmq.ZMQError as exc:
+        if exc.errno == errno.EINVAL and isinstance(opt.kind, Str):
+            # pyzmq reads strings into 256 bytes; a longer one (an inproc
+            # name, say) needs a larger buffer.
+            raw = read_long_string(obj._native, opt.id)
+            if raw is not None:
+                return opt.kind.decode(raw)
+        raise from_zmq(exc, f"Cannot read option {opt.name!r}") from None
+    return opt.kind.decode(raw)
 
 
 # Options libzmq (or the engine) applies at once even on a socket that has

@@ -14,9 +14,9 @@ import zmq
 
 from ._engine import Engine, Readable, Writable
 from ._errors import ZMQError, closed_error, from_zmq
-from ._native import CLOSED_TARGET, read_long_string
+from ._native import CLOSED_TARGET
 from ._native import events as _events
-from ._options import Option, apply_keywords, routing_id_bytes
+from ._options import OPTIONS, Option, apply_keywords, get_option, routing_id_bytes
 
 if TYPE_CHECKING:
     from ._context import Context
@@ -38,6 +38,7 @@ def _runs_in(loop: asyncio.AbstractEventLoop) -> bool:
 # address right after can fail with EADDRINUSE for a moment; bind() retries
 # such an address for up to _REBIND_SECONDS.
 _RELEASED: dict[str, float] = {}
+_LAST_ENDPOINT = next(o for o in OPTIONS if o.name == "last_endpoint")
 _REBIND_SECONDS = 1.0
 
 
@@ -216,10 +217,7 @@ class SocketBase(Engine):
             raise from_zmq(exc, f"Cannot {what}", address) from None
         self._endpoints += 1 if what in ("bind", "connect") else -1
         if what == "bind":
-            try:
-                endpoint = self._native.getsockopt_string(zmq.LAST_ENDPOINT)
-            except zmq.ZMQError:  # longer than pyzmq reads
-                endpoint = (read_long_string(self._native, zmq.LAST_ENDPOINT) or b"").decode()
+            endpoint = get_option(self, _LAST_ENDPOINT) or address
             self._bound.append([address] if endpoint == address else [address, endpoint])
         elif what == "unbind":
             for names in self._bound:
