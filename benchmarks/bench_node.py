@@ -55,7 +55,9 @@ from bench_targets import (
     QUICK_SECONDS,
     NoiseMeter,
     commit,
+    format_figure,
     machine,
+    paired_ratio,
     run_arguments,
 )
 
@@ -326,10 +328,7 @@ def make_report(rows: Sequence[Row], measured: Measured, **about: Any) -> dict[s
                 "title": row.title,
                 "unit": "us" if row.case.latency else "msg/s",
                 "figures": {lib: statistics.median(values) for lib, values in samples.items()},
-                "ratios": {
-                    lib: statistics.median(a / b for a, b in zip(values, base, strict=True))
-                    for lib, values in samples.items()
-                },
+                "ratios": {lib: paired_ratio(values, base) for lib, values in samples.items()},
                 "received": {
                     lib: sorted(types) for lib, types in measured.received[row.key].items() if types
                 },
@@ -340,10 +339,6 @@ def make_report(rows: Sequence[Row], measured: Measured, **about: Any) -> dict[s
 
 
 # -- output -------------------------------------------------------------------------------
-
-
-def _figure(value: float, unit: str) -> str:
-    return f"{value:,.1f} us" if unit == "us" else f"{value:,.0f} msg/s"
 
 
 def render(report: dict[str, Any], *, markdown: bool = False) -> str:
@@ -365,7 +360,7 @@ def render(report: dict[str, Any], *, markdown: bool = False) -> str:
     cells = [
         [
             row["title"],
-            *(_figure(row["figures"][lib], row["unit"]) for lib in LIBRARIES),
+            *(format_figure(row["figures"][lib], row["unit"]) for lib in LIBRARIES),
             f"{row['ratios'][ZEROMQ]:.2f}",
             f"{row['ratios'][NODE]:.2f}",
         ]

@@ -401,7 +401,7 @@ def measure(
     return Measured(samples, received, accelerated, round_noise, waited)
 
 
-def _paired_ratio(values: Sequence[float], baseline: Sequence[float]) -> float:
+def paired_ratio(values: Sequence[float], baseline: Sequence[float]) -> float:
     """The median of the rounds' ratios of `values` to `baseline`."""
     return statistics.median(a / b for a, b in zip(values, baseline, strict=True))
 
@@ -422,7 +422,7 @@ def make_report(
     for target in targets:
         ours = statistics.median(samples[target.key][OURS])
         base = statistics.median(samples[target.key][BASELINE])
-        ratio = _paired_ratio(samples[target.key][OURS], samples[target.key][BASELINE])
+        ratio = paired_ratio(samples[target.key][OURS], samples[target.key][BASELINE])
         met = ratio <= target.target if target.lower_is_better else ratio >= target.target
         rows.append({
             "key": target.key,
@@ -445,7 +445,7 @@ def make_report(
         split = {
             name: {
                 "median": statistics.median(values),
-                "ratio": _paired_ratio(values, samples[target.key][BASELINE]),
+                "ratio": paired_ratio(values, samples[target.key][BASELINE]),
             }
             for name, values in samples[target.key].items()
             if name in (SPLIT_SEND, SPLIT_RECEIVE)
@@ -471,7 +471,8 @@ def make_report(
 # -- output ------------------------------------------------------------------------
 
 
-def _figure(value: float, unit: str) -> str:
+def format_figure(value: float, unit: str) -> str:
+    """A figure as the tables show it: a round trip in µs, else messages/s."""
     return f"{value:,.1f} us" if unit == "us" else f"{value:,.0f} msg/s"
 
 
@@ -479,8 +480,8 @@ def _cells(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     header = ["#", "row", "zeromq", "pyzmq sync", "ratio", "target", ""]
     rows = [
         [
-            str(number), row["title"], _figure(row["zeromq"], row["unit"]),
-            _figure(row["pyzmq"], row["unit"]), f"{row['ratio']:.2f}",
+            str(number), row["title"], format_figure(row["zeromq"], row["unit"]),
+            format_figure(row["pyzmq"], row["unit"]), f"{row['ratio']:.2f}",
             f"{row['comparison']} {row['target']:.2f}", "met" if row["met"] else "MISSED",
         ]
         for number, row in enumerate(report["rows"], 1)
