@@ -18,16 +18,16 @@ them.
 from __future__ import annotations
 
 import datetime
+import errno
 import os
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
-from zmq.utils import z85
-
-from ._curve import CurveKeyPair, curve_keypair, curve_public
+from ._curve import CurveKeyPair, curve_keypair, curve_public, key_text
 
 PUBLIC_SUFFIX = ".key"
 SECRET_SUFFIX = ".key_secret"
@@ -45,12 +45,12 @@ class Certificate:
     Attributes:
         public_key: the CURVE public key, 40 Z85 characters.
         secret_key: the matching secret key (Z85) in a secret certificate,
-            ``None`` in a public one.
+            ``None`` in a public one (the repr never shows it).
         metadata: the names and values of the file's ``metadata`` section.
     """
 
     public_key: str
-    secret_key: str | None = None
+    secret_key: str | None = field(default=None, repr=False)
     metadata: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
@@ -89,7 +89,9 @@ def write_certificates(
         name: the base name of the two files.
         keypair: the keys to write; by default a new pair from `curve_keypair()`.
         metadata: names and values to store (names of letters, digits and
-            ``$-_@.&+/``; values on one line, not containing both quote kinds).
+            ``$-_@.&+/``, not starting with ``public-key`` or ``secret-key``;
+            values without control or line-breaking characters, and not
+            containing both quote kinds).
         overwrite: replace existing files instead of failing.
 
     Returns:
@@ -142,21 +144,31 @@ def write_certificate(
             `public_key`, or metadata that a certificate cannot hold.
         OSError: the file cannot be written.
     """
-    public = _z85_key(public_key, "public_key")
-    secret = None if secret_key is None else _z85_key(secret_key, "secret_key")
+    public = key_text(public_key, "public_key")
+    secret = None if secret_key is None else key_text(secret_key, "secret_key")
     if secret is not None and curve_public(secret) != public:
         raise ValueError("secret_key is not the secret key of public_key")
     text = _render(public, secret, dict(metadata or {}))
     path = Path(path)
-    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if overwrite else os.O_EXCL)
+    # O_NOFOLLOW: a symbolic link planted where the file goes is refused,
+    # never followed to overwrite (or expose) whatever it points at.
+    flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+    flags |= os.O_TRUNC if overwrite else os.O_EXCL
     # A secret certificate is never readable by others, not even for a moment.
     mode = 0o600 if secret is not None else 0o644
+    if path.is_symlink():
+        raise OSError(errno.ELOOP, f"certificate {str(path)!r} is a symbolic link: refused")
     try:
         fd = os.open(path, flags, mode)
     except FileExistsError:
         raise FileExistsError(f"certificate {str(path)!r} exists (pass overwrite=True)") from None
-    if secret is not None and overwrite and hasattr(os, "fchmod"):
-        os.fchmod(fd, 0o600)  # the file replaced may have been readable by others
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # a link planted between the check and the open
+            raise OSError(errno.ELOOP, f"certificate {str(path)!r} is a symbolic link: refused") from None
+        raise
+    if secret is not None and hasattr(os, "fchmod"):
+        # 0600 whatever the umask, and whatever mode the file replaced had.
+        os.fchmod(fd, 0o600)
     with open(fd, "w", encoding="utf-8", newline="\n") as file:
         file.write(text)
     return path
@@ -186,42 +198,44 @@ def _render(public: str, secret: str | None, metadata: dict[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+# Names pyzmq's reader takes a key from wherever a line starts with them
+# (it reads no sections): as metadata they would plant a key for it.
+_KEY_NAMES = ("public-key", "secret-key")
+
+
 def _metadata_name(name: object) -> str:
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise ValueError(
             f"metadata name {name!r} is not a ZPL name (letters, digits and $-_@.&+/ only)"
         )
+    if name.startswith(_KEY_NAMES):
+        raise ValueError(
+            f"metadata name {name!r} is refused: readers such as pyzmq's would take it for a key"
+        )
     return name
+
+
+def _unsafe(char: str) -> bool:
+    """Whether a character may not be in a metadata value: controls (but tab),
+    line and paragraph separators, and lone surrogates. That covers every
+    character `str.splitlines()` breaks at (\x0b \x0c \x1c-\x1e \x85
+    \u2028 \u2029 too), so no reader sees a value as more than one line."""
+    return char != "\t" and unicodedata.category(char) in ("Cc", "Zl", "Zp", "Cs")
 
 
 def _quoted(name: str, value: object) -> str:
     if not isinstance(value, str):
         raise ValueError(f"metadata {name!r} must be a str, not {type(value).__name__}")
-    if any(c in value for c in "\r\n\0"):
-        raise ValueError(f"metadata {name!r} must be on one line")
+    bad = next((c for c in value if _unsafe(c)), None)
+    if bad is not None:
+        raise ValueError(
+            f"metadata {name!r} must be on one line without control characters "
+            f"(it has U+{ord(bad):04X})"
+        )
     quote = "'" if '"' in value else '"'
     if quote in value:
         raise ValueError(f"metadata {name!r} cannot hold both kinds of quote (ZPL has no escapes)")
     return f"{quote}{value}{quote}"
-
-
-def _z85_key(key: object, what: str) -> str:
-    """A key as 40 Z85 characters, checked; `what` names it in errors."""
-    if isinstance(key, bytes) and len(key) == 32:
-        return z85.encode(key).decode("ascii")
-    if isinstance(key, bytes):
-        key = key.decode("ascii", errors="replace")
-    if not isinstance(key, str):
-        raise TypeError(f"{what} must be a str or bytes, not {type(key).__name__}")
-    if len(key) != 40:
-        raise ValueError(f"{what} must be 40 Z85 characters or 32 bytes, not {len(key)}")
-    try:
-        raw = z85.decode(key.encode("ascii"))
-    except (ValueError, KeyError, IndexError, TypeError, UnicodeEncodeError):
-        raw = b""
-    if len(raw) != 32:
-        raise ValueError(f"{what} {key!r} is not a Z85 key")
-    return key
 
 
 # -- reading -------------------------------------------------------------------
@@ -239,21 +253,34 @@ def load_certificate(path: StrPath) -> Certificate:
     """
     path = Path(path)
     data = path.read_bytes()
+    problem = None
     try:
-        tree = _parse_zpl(data.decode("utf-8-sig"))
-        curve = tree.get("curve")
-        if curve is None or "public-key" not in curve.children:
-            raise ValueError("no curve/public-key")
-        public = _z85_key(curve.children["public-key"].value, "public-key")
-        secret = None
-        if "secret-key" in curve.children:
-            secret = _z85_key(curve.children["secret-key"].value, "secret-key")
-            if curve_public(secret) != public:
-                raise ValueError("secret-key is not the secret key of public-key")
-        meta = tree.get("metadata")
-        metadata = {} if meta is None else {k: v.value for k, v in meta.children.items()}
+        return _certificate(data)
+    except UnicodeDecodeError as exc:
+        problem = f"not utf-8 text (byte {exc.start + 1})"
     except ValueError as exc:
-        raise ValueError(f"{str(path)!r} is not a valid CURVE certificate: {exc}") from None
+        problem = str(exc)
+    # Raised here, not in the except block, so that the error does not carry
+    # the one it replaces (a UnicodeDecodeError holds the whole file, secret
+    # key included) as its __context__.
+    raise ValueError(f"{str(path)!r} is not a valid CURVE certificate: {problem}")
+
+
+def _certificate(data: bytes) -> Certificate:
+    """The certificate of a file's content; ValueError if it is not one."""
+    tree = _parse_zpl(data.decode("utf-8-sig"))
+    # The keys come from the curve section only, wherever else such names appear.
+    curve = tree.get("curve")
+    if curve is None or "public-key" not in curve.children:
+        raise ValueError("no public-key in its curve section")
+    public = key_text(curve.children["public-key"].value, "public-key")
+    secret = None
+    if "secret-key" in curve.children:
+        secret = key_text(curve.children["secret-key"].value, "secret-key")
+        if curve_public(secret) != public:
+            raise ValueError("secret-key is not the secret key of public-key")
+    meta = tree.get("metadata")
+    metadata = {} if meta is None else {k: v.value for k, v in meta.children.items()}
     return Certificate(public, secret, MappingProxyType(metadata))
 
 
@@ -287,10 +314,15 @@ class _Node:
 
 
 def _parse_zpl(text: str) -> dict[str, _Node]:
-    """Parse ZPL (RFC 4) into its tree of named nodes; ValueError if it is not ZPL."""
+    """Parse ZPL (RFC 4) into its tree of named nodes; ValueError if it is not
+    ZPL or names a node twice under one parent."""
     root = _Node("")
     path = [root]  # path[level] is the node that children at `level` go into
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    # Lines end at "\n" only (an "\r" before it is part of the line end), as
+    # in CZMQ and pyzmq: not at the other characters str.splitlines() breaks
+    # at, which would let a metadata value plant lines of its own.
+    for lineno, line in enumerate(text.split("\n"), start=1):
+        line = line.removesuffix("\r")
         body = line.lstrip(" ")
         if not body.strip() or body.startswith("#"):
             continue
@@ -305,7 +337,10 @@ def _parse_zpl(text: str) -> dict[str, _Node]:
         name, value = _parse_property(body, lineno)
         node = _Node(value)
         del path[level + 1 :]
-        path[level].children.setdefault(name, node)  # a repeated name: the first counts
+        if name in path[level].children:
+            # Readers disagree on which of two counts: a file with both is refused.
+            raise ValueError(f"line {lineno}: {name!r} appears twice in the same section")
+        path[level].children[name] = node
         path.append(node)
     return root.children
 
@@ -313,12 +348,13 @@ def _parse_zpl(text: str) -> dict[str, _Node]:
 def _parse_property(body: str, lineno: int) -> tuple[str, str]:
     match = _NAME.match(body)
     if match is None:
-        raise ValueError(f"line {lineno}: expected a name, found {body[:20]!r}")
+        # Not the line itself: it may hold a secret key.
+        raise ValueError(f"line {lineno}: expected a name")
     name, rest = match.group(), body[match.end() :].lstrip()
     if not rest or rest.startswith("#"):
         return name, ""
     if not rest.startswith("="):
-        raise ValueError(f"line {lineno}: expected '=' after {name!r}")
+        raise ValueError(f"line {lineno}: expected '=' after the name")
     rest = rest[1:].lstrip()
     if rest[:1] in ("'", '"'):
         end = rest.find(rest[0], 1)

@@ -1,24 +1,15 @@
-"""Security end to end: PLAIN, CURVE, the ZAP `Authenticator` and certificate files.
+"""Security end to end: PLAIN, CURVE and the ZAP `Authenticator`.
 
 Connections are made over tcp and ipc: inproc connections have no security
-handshake at all (pinned by `test_inproc_has_no_security_handshake`).
-
-A refused client is shown to be refused three ways: the authenticator logs
-the refusal (which tells the test when to look), the observer of the socket
-reports the event, and a message the client sent does not arrive within a
-short window.
+handshake at all (pinned by `test_inproc_has_no_security_handshake`). The
+helpers that show a client let in or refused are in `helpers.py`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
-import os
-import stat
-import sys
 import warnings
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,160 +17,20 @@ import pytest
 import zmq
 import zmq.auth
 from conftest import bind
-from zmq.utils import z85
 
 import zeromq
 
-SECURE = ("tcp", "ipc")
-WAIT = 5.0  # seconds anything that must happen may take
-REFUSED_MS = 250  # how long a refused client's message must stay away
-
-
-# -- fixtures and helpers ------------------------------------------------------------
-
-
-@pytest.fixture(params=SECURE)
-def secure(request: pytest.FixtureRequest) -> str:
-    """Parametrises a test over the transports that have a security handshake."""
-    return str(request.param)
-
-
-@pytest.fixture
-def ctx() -> zeromq.Context:
-    """A context of the test's own, so that authenticators of tests never meet."""
-    return zeromq.Context()
-
-
-@pytest.fixture
-def make(ctx: zeromq.Context) -> Iterator[Callable[..., Any]]:
-    """`make(cls, **options)`: a socket on the test's context, closed after the test."""
-    made: list[zeromq.Socket] = []
-
-    def factory(cls: type[zeromq.Socket], **options: Any) -> Any:
-        sock = cls(context=ctx, linger=0, **options)
-        made.append(sock)
-        return sock
-
-    yield factory
-    for sock in made:
-        sock.close()
-
-
-class Refusals(logging.Handler):
-    """Counts the refusals the authenticator logs, and lets a test wait for one."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
-        self.count = 0
-        self._changed: asyncio.Event | None = None
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if "refused" in record.getMessage():
-            self.count += 1
-            if self._changed is not None:
-                self._changed.set()
-
-    async def wait(self) -> None:
-        """Wait until one more refusal than when called (the log is on the loop's thread)."""
-        start = self.count
-        self._changed = asyncio.Event()
-        while self.count == start:
-            await self._changed.wait()
-            self._changed.clear()
-
-
-@pytest.fixture
-def refusals() -> Iterator[Refusals]:
-    handler = Refusals()
-    log = logging.getLogger("zeromq.auth")
-    old_level = log.level
-    log.setLevel(logging.INFO)
-    log.addHandler(handler)
-    yield handler
-    log.removeHandler(handler)
-    log.setLevel(old_level)
-
-
-def observe(sock: zeromq.Socket) -> zeromq.Observer:
-    """The socket's observer, taken before connecting so that it sees the handshake."""
-    return sock.events
-
-
-async def next_event(observer: zeromq.Observer, kind: str) -> zeromq.Event:
-    while True:
-        event = await observer.receive()
-        if event.type == kind:
-            return event
-
-
-async def delivered(server: zeromq.Pull, client: zeromq.Push) -> None:
-    """A message sent by the client arrives."""
-    await client.send("hello")
-    async with asyncio.timeout(WAIT):
-        assert await server.receive() == [b"hello"]
-
-
-async def refused(
-    server: zeromq.Pull,
-    client: zeromq.Push,
-    observer: zeromq.Observer,
-    *,
-    by: Refusals | None,
-    event: str = "handshake:error:auth",
-    status: int | None = 400,
-    code: str | None = None,
-) -> None:
-    """The observer reports `event` (with `status`, for an auth error, and
-    the error `code` if given), and the message the client sent never arrives."""
-    await client.send("hello")
-    async with asyncio.timeout(WAIT):
-        if by is not None:
-            await by.wait()
-        found = await next_event(observer, event)
-    assert isinstance(found.error, zeromq.ZMQError)
-    if status is not None:
-        assert getattr(found.error, "status", None) == status
-    if code is not None:
-        assert found.error.code == code
-    server.receive_timeout = REFUSED_MS
-    with pytest.raises(TimeoutError):
-        await server.receive()
-
-
-@dataclass
-class Keys:
-    server: zeromq.CurveKeyPair
-    client: zeromq.CurveKeyPair
-
-
-@pytest.fixture
-def keys() -> Keys:
-    return Keys(zeromq.curve_keypair(), zeromq.curve_keypair())
-
-
-def curve_server(make: Callable[..., Any], keys: Keys, **options: Any) -> zeromq.Pull:
-    pull: zeromq.Pull = make(
-        zeromq.Pull, curve_server=True, curve_secret_key=keys.server.secret_key, **options
-    )
-    return pull
-
-
-def curve_client(
-    make: Callable[..., Any], server_key: str, client: zeromq.CurveKeyPair
-) -> zeromq.Push:
-    push: zeromq.Push = make(
-        zeromq.Push,
-        curve_server_key=server_key,
-        curve_public_key=client.public_key,
-        curve_secret_key=client.secret_key,
-    )
-    return push
-
-
-def plain_client(make: Callable[..., Any], username: str, password: str) -> zeromq.Push:
-    push: zeromq.Push = make(zeromq.Push, plain_username=username, plain_password=password)
-    return push
-
+from .helpers import (
+    WAIT,
+    Keys,
+    Refusals,
+    curve_client,
+    curve_server,
+    delivered,
+    observe,
+    plain_client,
+    refused,
+)
 
 # -- the options ------------------------------------------------------------------
 
@@ -227,15 +78,26 @@ async def test_plain_good_credentials_pass(
 
 
 @pytest.mark.parametrize(
-    ("username", "password"), [("alice", "guess"), ("mallory", "wonderland")],
-    ids=["wrong-password", "unknown-user"],
+    ("username", "password"),
+    [
+        ("alice", "guess"),
+        ("mallory", "wonderland"),
+        ("alice", "wonderland!"),
+        ("alice", "wonderlan"),
+        ("alice", "Wonderland"),
+        ("Alice", "wonderland"),
+        ("alice", "looking-glass"),  # bob's
+        ("alice", ""),
+    ],
+    ids=["wrong-password", "unknown-user", "suffixed", "truncated", "case-changed",
+         "user-case-changed", "other-users-password", "empty-password"],
 )
 async def test_plain_wrong_credentials_are_refused(
     ctx: zeromq.Context, make: Callable[..., Any], refusals: Refusals, secure: str,
     username: str, password: str,
 ) -> None:
     async with zeromq.Authenticator(context=ctx) as auth:
-        auth.configure_plain(passwords={"alice": "wonderland"})
+        auth.configure_plain(passwords={"alice": "wonderland", "bob": "looking-glass"})
         server = make(zeromq.Pull, plain_server=True)
         observer = observe(server)
         client = plain_client(make, username, password)
@@ -310,6 +172,25 @@ async def test_curve_unlisted_key_is_refused(
         stranger = curve_client(make, keys.server.public_key, zeromq.curve_keypair())
         stranger.connect(await bind(server, secure))
         await refused(server, stranger, observer, by=refusals)
+
+
+@pytest.mark.parametrize("mechanism", ["null", "plain"])
+async def test_curve_server_refuses_clients_of_another_mechanism(
+    ctx: zeromq.Context, make: Callable[..., Any], keys: Keys, secure: str, mechanism: str
+) -> None:
+    async with zeromq.Authenticator(context=ctx) as auth:
+        auth.configure_curve(allow_any=True)  # even so: not a CURVE client
+        auth.configure_plain(passwords={"alice": "wonderland"})
+        server = curve_server(make, keys)
+        observer = observe(server)
+        client = (
+            make(zeromq.Push) if mechanism == "null" else plain_client(make, "alice", "wonderland")
+        )
+        client.connect(await bind(server, secure))
+        await refused(
+            server, client, observer, by=None, event="handshake:error:protocol", status=None,
+            code="ERR_ZMTP_MECHANISM_MISMATCH",
+        )
 
 
 async def test_curve_refusal_is_reported_to_the_client_too(
@@ -738,150 +619,3 @@ def test_configure_plain_and_addresses_check_their_arguments() -> None:
         auth.deny()
     with pytest.raises(TypeError, match="domain"):
         auth.allow("127.0.0.1", domain=5)  # type: ignore[arg-type]
-
-
-# -- certificates -----------------------------------------------------------------
-
-
-def test_certificates_round_trip(tmp_path: Path) -> None:
-    pair = zeromq.curve_keypair()
-    meta = {"name": "server #1", "email": "ops@example.com", "quote": 'say "hi"'}
-    public_path, secret_path = zeromq.write_certificates(
-        tmp_path, "server", keypair=pair, metadata=meta
-    )
-    assert (public_path.name, secret_path.name) == ("server.key", "server.key_secret")
-    public = zeromq.load_certificate(public_path)
-    secret = zeromq.load_certificate(secret_path)
-    assert (public.public_key, public.secret_key) == (pair.public_key, None)
-    assert secret.keypair == pair
-    assert dict(public.metadata) == dict(secret.metadata) == meta
-    assert "secret-key" not in public_path.read_text()
-    with pytest.raises(ValueError, match="no secret key"):
-        public.keypair  # noqa: B018
-
-
-def test_new_key_pair_by_default(tmp_path: Path) -> None:
-    _, secret_path = zeromq.write_certificates(tmp_path, "fresh")
-    pair = zeromq.load_certificate(secret_path).keypair
-    assert zeromq.curve_public(pair.secret_key) == pair.public_key
-
-
-@pytest.mark.skipif(sys.platform == "win32", reason="POSIX file modes")
-def test_secret_certificate_is_readable_by_its_owner_only(tmp_path: Path) -> None:
-    _, secret_path = zeromq.write_certificates(tmp_path, "server")
-    assert stat.S_IMODE(secret_path.stat().st_mode) == 0o600
-    os.chmod(secret_path, 0o644)
-    zeromq.write_certificates(tmp_path, "server", overwrite=True)
-    assert stat.S_IMODE(secret_path.stat().st_mode) == 0o600
-
-
-def test_existing_certificates_are_not_overwritten(tmp_path: Path) -> None:
-    _, secret_path = zeromq.write_certificates(tmp_path, "server")
-    before = secret_path.read_text()
-    with pytest.raises(FileExistsError, match="overwrite=True"):
-        zeromq.write_certificates(tmp_path, "server")
-    assert secret_path.read_text() == before
-    zeromq.write_certificates(tmp_path, "server", overwrite=True)
-    assert secret_path.read_text() != before
-
-
-def test_pyzmq_loads_our_certificates(tmp_path: Path) -> None:
-    pair = zeromq.curve_keypair()
-    public_path, secret_path = zeromq.write_certificates(
-        tmp_path, "ours", keypair=pair, metadata={"name": "ours"}
-    )
-    assert zmq.auth.load_certificate(public_path) == (pair.public_key.encode(), None)
-    assert zmq.auth.load_certificate(secret_path) == (
-        pair.public_key.encode(), pair.secret_key.encode(),
-    )
-    assert zmq.auth.load_certificates(tmp_path) == {pair.public_key.encode(): True}
-
-
-def test_we_load_pyzmq_certificates(tmp_path: Path) -> None:
-    public_file, secret_file = zmq.auth.create_certificates(
-        tmp_path, "theirs", metadata={"name": "their cert", "email": "a@example.com"}
-    )
-    public_key, secret_key = zmq.auth.load_certificate(secret_file)
-    assert secret_key is not None
-    ours = zeromq.load_certificate(secret_file)
-    assert ours.keypair == (public_key.decode(), secret_key.decode())
-    assert dict(ours.metadata) == {"name": "their cert", "email": "a@example.com"}
-    assert zeromq.load_certificate(public_file).public_key == public_key.decode()
-    assert list(zeromq.load_certificates(tmp_path)) == ["theirs"]
-
-
-def test_we_load_zpl_as_czmq_writes_it(tmp_path: Path) -> None:
-    pair = zeromq.curve_keypair()
-    text = (
-        "#   ****  A certificate in the layout of CZMQ's zcert_save  ****\r\n"
-        "#   Comment lines and blank ones are skipped.\r\n"
-        "\r\n"
-        "metadata\r\n"
-        '    name = "czmq # peer"    # a comment after a quoted value\r\n'
-        "    host = example.com      # an unquoted value ends at the comment\r\n"
-        "    motto = 'single quoted'\r\n"
-        "    empty\r\n"
-        "curve\r\n"
-        f'    public-key = "{pair.public_key}"\r\n'
-        f"    secret-key = '{pair.secret_key}'\r\n"
-    )
-    path = tmp_path / "czmq.key_secret"
-    path.write_bytes(text.encode("utf-8-sig"))  # with a byte-order mark, as some editors save
-    cert = zeromq.load_certificate(path)
-    assert cert.keypair == pair
-    assert dict(cert.metadata) == {
-        "name": "czmq # peer", "host": "example.com", "motto": "single quoted", "empty": "",
-    }
-
-
-@pytest.mark.parametrize(
-    ("text", "why"),
-    [
-        ("metadata\ncurve\n", "public-key"),
-        ('curve\n    public-key = "short"\n', "40 Z85"),
-        ('curve\n  public-key = "{public}"\n', "multiples of 4"),
-        ('curve\n\tpublic-key = "{public}"\n', "tabs"),
-        ('curve\n        public-key = "{public}"\n', "more than one level"),
-        ('curve\n    public-key "{public}"\n', "expected '='"),
-        ('curve\n    public-key = "{public}"\n    secret-key = "{other}"\n', "not the secret key"),
-        ("\udcff binary", "utf-8"),
-    ],
-    ids=["no-key", "bad-key", "indent", "tab", "jump", "no-equals", "mismatch", "not-utf8"],
-)
-def test_invalid_certificate_is_a_value_error_naming_the_file(
-    tmp_path: Path, text: str, why: str
-) -> None:
-    path = tmp_path / "bad.key"
-    public, other = zeromq.curve_keypair().public_key, zeromq.curve_keypair().secret_key
-    path.write_bytes(text.format(public=public, other=other).encode("utf-8", "surrogateescape"))
-    with pytest.raises(ValueError, match=r"bad\.key") as info:
-        zeromq.load_certificate(path)
-    assert why in str(info.value)
-
-
-def test_load_certificates_reads_public_certificates_only(tmp_path: Path) -> None:
-    first, _ = zeromq.write_certificates(tmp_path, "b-second")
-    zeromq.write_certificates(tmp_path, "a-first")
-    (tmp_path / "notes.txt").write_text("not a certificate")
-    found = zeromq.load_certificates(tmp_path)
-    assert list(found) == ["a-first", "b-second"]
-    assert all(cert.secret_key is None for cert in found.values())
-    with pytest.raises(NotADirectoryError):
-        zeromq.load_certificates(first)
-
-
-def test_writing_checks_keys_and_metadata(tmp_path: Path) -> None:
-    pair, other = zeromq.curve_keypair(), zeromq.curve_keypair()
-    with pytest.raises(ValueError, match="not the secret key"):
-        zeromq.write_certificate(tmp_path / "x.key", pair.public_key, secret_key=other.secret_key)
-    with pytest.raises(ValueError, match="one line"):
-        zeromq.write_certificates(tmp_path, "x", metadata={"name": "two\nlines"})
-    with pytest.raises(ValueError, match="ZPL name"):
-        zeromq.write_certificates(tmp_path, "x", metadata={"bad name": "v"})
-    with pytest.raises(ValueError, match="both kinds of quote"):
-        zeromq.write_certificates(tmp_path, "x", metadata={"name": "it's \"x\""})
-    with pytest.raises(ValueError, match="plain file name"):
-        zeromq.write_certificates(tmp_path, f"sub{os.sep}x")
-    assert not list(tmp_path.iterdir())  # nothing half-written
-    path = zeromq.write_certificate(tmp_path / "raw.key", z85.decode(pair.public_key))
-    assert zeromq.load_certificate(path).public_key == pair.public_key

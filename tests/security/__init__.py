@@ -1,0 +1,1 @@
+"""The security suite (a package, so that its conftest.py has a name of its own)."""
