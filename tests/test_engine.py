@@ -1,4 +1,4 @@
-"""send/receive semantics: at once when possible, waits, timeouts, EBUSY,
+"""send/receive semantics: at once when possible, waits, timeouts, queuing,
 cancellation safety, edge-triggered readiness, fairness, close."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import asyncio
 import errno
 
 import pytest
-from conftest import bind
+from conftest import address, bind, within
 
 import zeromq
 from zeromq._engine import YIELD_EVERY, Waiter
@@ -50,6 +50,24 @@ async def test_large_buffer_parts_arrive_intact(make_pair, transport: str) -> No
     assert await pull.receive() == [big, big]
 
 
+@pytest.mark.parametrize("kind", [list, tuple])
+async def test_a_list_changed_while_its_send_waits_is_sent_as_it_was(transport: str, kind: type) -> None:
+    """send() takes its parts when called: a caller changing its list (here
+    reused for the next message) while the send waits for a peer changes
+    nothing that is sent."""
+    async with zeromq.Push(linger=0) as push, zeromq.Pull(linger=0) as pull:
+        parts = [b"first", b"message"]
+        sending = asyncio.ensure_future(push.send(kind(parts) if kind is tuple else parts))
+        await asyncio.sleep(0)  # no peer yet: the send waits
+        assert not sending.done()
+        parts[0] = b"changed"
+        parts.append(b"added")
+        push.connect(await pull.bind(address(transport)))
+        async with asyncio.timeout(5):  # the send never completed
+            await sending
+            assert await pull.receive() == [b"first", b"message"]
+
+
 @pytest.mark.parametrize("bad", [object(), True, [b"ok", object()], {"a": 1}])
 async def test_bad_message_part_is_a_type_error_and_sends_nothing(make_pair, bad: object) -> None:
     pull, push = await make_pair(zeromq.Pull, zeromq.Push, "inproc")
@@ -70,10 +88,14 @@ async def test_async_for_receives_until_close(make_pair, transport: str) -> None
     for i in range(3):
         await push.send(str(i))
     got = []
-    async for [msg] in pull:
-        got.append(msg)
-        if len(got) == 3:
-            asyncio.get_running_loop().call_soon(pull.close)
+
+    async def consume() -> None:
+        async for [msg] in pull:
+            got.append(msg)
+            if len(got) == 3:
+                asyncio.get_running_loop().call_soon(pull.close)
+
+    await within(5, "async for did not end at close()", consume())
     assert got == [b"0", b"1", b"2"]
 
 
@@ -88,7 +110,7 @@ async def test_close_ends_pending_receive_and_send_with_zmq_error() -> None:
     push.close()
     for pending in (receiving, sending):
         with pytest.raises(zeromq.ZMQError) as info:
-            await pending
+            await within(2, "close() did not wake a pending operation", pending)
         assert info.value.code == "ENOTSOCK"
 
 
@@ -101,7 +123,7 @@ async def test_close_ends_a_waiting_async_for_cleanly() -> None:
     task = asyncio.ensure_future(consume())
     await asyncio.sleep(0)
     pull.close()
-    assert await task == []
+    assert await within(2, "close() did not end a waiting async for", task) == []
 
 
 async def test_use_after_close_raises_and_close_is_idempotent() -> None:
@@ -124,13 +146,31 @@ async def test_async_with_closes_the_socket() -> None:
     assert sock.closed
 
 
-async def test_receive_timeout_zero_fails_at_once_as_timeout_error() -> None:
-    async with zeromq.Pull(linger=0, receive_timeout=0) as pull:
+@pytest.mark.parametrize("direction", ["receive", "send"])
+async def test_timeout_zero_fails_at_once_as_timeout_error(direction: str) -> None:
+    async with zeromq.Dealer(linger=0, receive_timeout=0, send_timeout=0) as dealer:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        operation = dealer.receive() if direction == "receive" else dealer.send("no peer")
         with pytest.raises(TimeoutError) as info:
-            await pull.receive()
+            await within(2, f"{direction}() with a timeout of 0 waited", operation)
+        assert loop.time() - start < 0.5, f"{direction}() with a timeout of 0 waited"
         assert isinstance(info.value, zeromq.ZMQError)
         assert info.value.code == "EAGAIN"
         assert info.value.errno == errno.EAGAIN
+
+
+@pytest.mark.parametrize("direction", ["receive", "send"])
+async def test_a_timeout_of_50_is_milliseconds(direction: str) -> None:
+    async with zeromq.Dealer(linger=0, receive_timeout=50, send_timeout=50) as dealer:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        operation = dealer.receive() if direction == "receive" else dealer.send("no peer")
+        with pytest.raises(TimeoutError) as info:
+            await within(2, f"{direction}() with a timeout of 50 ms", operation)
+        elapsed = loop.time() - start
+        assert isinstance(info.value, zeromq.ZMQError)
+        assert 0.045 <= elapsed < 2, f"{direction}() with a 50 ms timeout failed after {elapsed:.3f} s"
 
 
 async def test_receive_timeout_waits_then_fails(transport: str) -> None:
@@ -139,12 +179,12 @@ async def test_receive_timeout_waits_then_fails(transport: str) -> None:
         loop = asyncio.get_running_loop()
         start = loop.time()
         with pytest.raises(TimeoutError):
-            await pull.receive()
+            await within(2, "receive() with a 30 ms timeout", pull.receive())
         assert loop.time() - start >= 0.025
         # The socket is still usable after a timeout.
         pull.receive_timeout = 0
         with pytest.raises(TimeoutError):
-            await pull.receive()
+            await within(2, "receive() with a timeout of 0", pull.receive())
 
 
 async def test_send_timeout_without_peers_fails_as_timeout_error() -> None:
@@ -163,19 +203,21 @@ async def test_message_that_arrives_within_the_timeout_is_received(make_pair, tr
     assert await pending == [b"in time"]
 
 
-async def test_second_concurrent_receive_or_send_is_ebusy() -> None:
-    async with zeromq.Dealer(linger=0) as dealer:
-        first_receive = asyncio.ensure_future(dealer.receive())
-        first_send = asyncio.ensure_future(dealer.send("waits: no peer"))
+async def test_concurrent_receives_and_sends_queue_up_in_call_order(transport: str) -> None:
+    async with zeromq.Router(linger=0) as router, zeromq.Dealer(linger=0) as dealer:
+        # No peer yet: the sends wait, and so do the receives.
+        sending = [asyncio.ensure_future(dealer.send(["request", str(i)])) for i in range(5)]
+        receiving = [asyncio.ensure_future(dealer.receive()) for _ in range(5)]
         await asyncio.sleep(0)
-        with pytest.raises(zeromq.ZMQError) as info:
-            await dealer.receive()
-        assert info.value.code == "EBUSY"
-        with pytest.raises(zeromq.ZMQError) as info:
-            await dealer.send("again")
-        assert info.value.code == "EBUSY"
-        first_receive.cancel()
-        first_send.cancel()
+        assert not any(op.done() for op in sending + receiving)
+        dealer.connect(await bind(router, transport))
+        await within(5, "queued sends after a peer connected", asyncio.gather(*sending))
+        for i in range(5):
+            identity, *request = await within(5, "the router's receive", router.receive())
+            assert request == [b"request", str(i).encode()]
+            await router.send([identity, "reply", str(i)])
+        replies = await within(5, "queued receives", asyncio.gather(*receiving))
+        assert replies == [[b"reply", str(i).encode()] for i in range(5)]
 
 
 async def test_cancelled_receive_does_not_block_the_next_one(make_pair) -> None:
@@ -268,7 +310,7 @@ async def test_req_rep_round_trips_never_stall(make_pair, transport: str) -> Non
             await req.send(str(i))
             assert await req.receive() == [str(i).encode()]
     rep.close()
-    await server
+    await within(2, "close() did not end the server's async for", server)
 
 
 async def test_dealer_with_a_send_and_a_receive_pending_at_once(make_pair, transport: str) -> None:
@@ -347,6 +389,32 @@ async def test_a_receive_loop_over_a_backlog_lets_other_tasks_run() -> None:
     push.close()
 
 
+async def test_a_busy_receive_and_send_loop_lets_other_tasks_run() -> None:
+    """A loop whose every operation completes at once never suspends by
+    itself: without the budget, the other task would never run (and the
+    loop would spin forever, so it counts its own turns)."""
+    pull, push = await _unbounded_pair()
+    other_ran = asyncio.Event()
+
+    async def other() -> None:
+        other_ran.set()
+
+    task = asyncio.ensure_future(other())
+    await push.send("seed")
+    for _ in range(10 * YIELD_EVERY):
+        if other_ran.is_set():
+            break
+        await push.send(await pull.receive())
+    else:
+        raise AssertionError(
+            f"another task never ran during {10 * YIELD_EVERY} receive/send pairs that "
+            "completed at once: send()/receive() did not yield to the loop"
+        )
+    await task
+    pull.close()
+    push.close()
+
+
 async def test_a_send_loop_lets_other_tasks_run() -> None:
     pull, push = await _unbounded_pair()
     async with Ticker() as ticker:
@@ -404,6 +472,35 @@ async def test_subscribe_without_prefix_receives_everything(make_pair) -> None:
     assert await sub.receive() == [b"anything"]
 
 
+# (what was done to a new Subscriber, whether it then has a subscription)
+SUBSCRIPTION_HISTORIES: list[tuple[list[tuple[str, tuple[str, ...]]], bool]] = [
+    ([], False),
+    ([("subscribe", ())], True),
+    ([("subscribe", ("a",)), ("unsubscribe", ("a",))], False),
+    ([("subscribe", ("a",)), ("subscribe", ("a",)), ("unsubscribe", ("a",))], True),
+    ([("unsubscribe", ("a",)), ("subscribe", ("a",))], True),  # a stray unsubscribe counts nothing
+    ([("subscribe", ("a", "b")), ("unsubscribe", ("b",))], True),
+]
+
+
+@pytest.mark.parametrize(("history", "subscribed"), SUBSCRIPTION_HISTORIES)
+@pytest.mark.parametrize("receive_timeout", [0, 30])
+async def test_a_receive_timeout_says_when_a_subscriber_has_no_subscriptions(
+    make_pair, history: list[tuple[str, tuple[str, ...]]], subscribed: bool, receive_timeout: int
+) -> None:
+    """The commonest pub/sub mistake, a Subscriber nobody subscribed, is named
+    in the timeout's message (and only then)."""
+    sub, _pub = await make_pair(zeromq.Subscriber, zeromq.Publisher, "inproc")
+    for method, prefixes in history:
+        getattr(sub, method)(*prefixes)
+    sub.receive_timeout = receive_timeout
+    async with asyncio.timeout(5):  # a timeout that never fires would hang here
+        with pytest.raises(zeromq.ZMQError) as info:
+            await sub.receive()
+    assert isinstance(info.value, TimeoutError) and info.value.code == "EAGAIN"
+    assert ("no subscriptions" in str(info.value)) is not subscribed, str(info.value)
+
+
 async def test_router_connect_with_routing_id(transport: str) -> None:
     async with zeromq.Router(linger=0) as server, zeromq.Router(linger=0) as client:
         address = await bind(server, transport)
@@ -436,6 +533,23 @@ async def test_request_receive_before_send_is_efsm() -> None:
         with pytest.raises(zeromq.ZMQError) as info:
             await req.receive()
         assert info.value.code == "EFSM"
+        assert "a Request receives only the reply to a request it sent" in str(info.value)
+
+
+async def test_out_of_turn_request_reply_says_what_comes_first(make_pair, transport: str) -> None:
+    """EFSM's "Operation cannot be accomplished in current state" names
+    neither the pattern nor the cure: the message does."""
+    rep, req = await make_pair(zeromq.Reply, zeromq.Request, transport)
+    with pytest.raises(zeromq.ZMQError, match="a Reply sends only the reply to a request it received"):
+        await rep.send("unasked")
+    await req.send("first")
+    with pytest.raises(zeromq.ZMQError, match="must receive the reply to its last request before") as info:
+        await req.send("second")
+    assert info.value.code == "EFSM"
+    async with asyncio.timeout(5):
+        assert await rep.receive() == [b"first"]
+    with pytest.raises(zeromq.ZMQError, match="must send the reply to the last request before"):
+        await rep.receive()
 
 
 async def test_stream_socket_talks_raw_tcp() -> None:
@@ -509,6 +623,39 @@ async def test_a_woken_task_keeps_its_context_variables(make_pair, transport: st
     assert request_id.get() == "caller"
 
 
+async def test_a_task_with_no_context_variables_keeps_what_it_sets_after_a_wait(
+    make_pair, transport: str
+) -> None:
+    """A task whose context is still empty when it waits (an empty Context is
+    falsy) is resumed in that context, not in a copy that forgets what the
+    task sets next."""
+    import contextvars
+
+    step: contextvars.ContextVar[str] = contextvars.ContextVar("step")
+    pull, push = await make_pair(zeromq.Pull, zeromq.Push, transport)
+
+    waiting = asyncio.Event()
+
+    async def handle() -> tuple[str, str]:
+        waiting.set()
+        await pull.receive()  # waits with an empty context
+        step.set("after the first receive")
+        first = step.get("lost")
+        waiting.set()
+        await pull.receive()  # waits again
+        return first, step.get("lost")
+
+    task = asyncio.get_running_loop().create_task(handle(), context=contextvars.Context())
+    async with asyncio.timeout(5):  # a receive that hangs
+        for _ in range(2):
+            # The task runs on from set() into its receive, which waits: by
+            # the time this resumes, it is waiting.
+            await waiting.wait()
+            waiting.clear()
+            await push.send("hello")
+        assert await task == ("after the first receive", "after the first receive")
+
+
 # -- the Waiter -----------------------------------------------------------------------
 
 
@@ -516,7 +663,8 @@ async def test_a_woken_task_keeps_its_context_variables(make_pair, transport: st
 async def test_a_waiter_resumes_its_task_with_whether_it_expired(expired: bool, now: bool) -> None:
     loop = asyncio.get_running_loop()
     waiter = Waiter(loop)
-    assert waiter.get_loop() is loop and not waiter.done() and not waiter.cancelled()
+    assert asyncio.futures._get_loop(waiter) is loop  # what a Task checks
+    assert not waiter.done() and not waiter.cancelled()
     with pytest.raises(asyncio.InvalidStateError):
         waiter.result()
 

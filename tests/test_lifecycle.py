@@ -6,8 +6,11 @@ import asyncio
 import contextlib
 import gc
 import os
+import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 import weakref
 from collections.abc import Coroutine
@@ -55,6 +58,20 @@ async def test_an_idle_socket_that_waited_once_is_not_kept_alive_by_the_loop() -
     del sock
     gc.collect()
     assert ref() is None
+
+
+@pytest.mark.parametrize("transport", ["tcp", "ipc", "inproc"])
+async def test_bind_returns_the_endpoint_it_bound(transport: str) -> None:
+    async with zeromq.Pull(linger=0) as sock:
+        asked = address(transport)
+        endpoint = await sock.bind(asked)
+        assert endpoint == sock.last_endpoint
+        if transport == "tcp":  # the wildcard port comes back resolved
+            assert asked.endswith(":*")
+            assert endpoint.startswith("tcp://127.0.0.1:")
+            assert int(endpoint.rsplit(":", 1)[1]) > 0
+        else:
+            assert endpoint == asked
 
 
 @pytest.mark.timeout(60)
@@ -111,6 +128,37 @@ async def test_bad_bind_address_is_a_zmq_error_naming_it(bad: str, code: str) ->
         assert info.value.code == code
         assert info.value.address == bad
         assert bad in str(info.value)
+
+
+# (operation, address, code, what the message must say): libzmq's own words
+# ("Invalid argument", "No such device") do not tell what is wrong.
+ADDRESS_MISTAKES = [
+    ("connect", "127.0.0.1:5555", "EINVAL", "no transport; write tcp://127.0.0.1:5555"),
+    ("bind", "127.0.0.1:5555", "EINVAL", "no transport; write tcp://127.0.0.1:5555"),
+    ("bind", "tcp://999.0.0.1:5555", "ENODEV", "invalid address: '999.0.0.1' is no IP address"),
+    ("bind", "tcp://eth99:5555", "ENODEV", "invalid address: 'eth99' is no IP address or network interface"),
+    ("connect", "tcp://127.0.0.1", "EINVAL", "a tcp address needs a port"),
+    ("bind", "tcp://[::1]", "ENODEV", "a tcp address needs a port"),
+    ("connect", "inproc://", "EINVAL", "invalid address (addresses are tcp://host:port"),
+    ("connect", "nope://x", "EPROTONOSUPPORT", "unknown transport 'nope'"),
+]
+
+
+@pytest.mark.parametrize(("operation", "bad", "code", "says"), ADDRESS_MISTAKES)
+async def test_a_bad_address_says_what_is_wrong_with_it(
+    operation: str, bad: str, code: str, says: str
+) -> None:
+    async with zeromq.Pull(linger=0) as sock:
+        with pytest.raises(zeromq.ZMQError) as info:
+            if operation == "bind":
+                await sock.bind(bad)
+            else:
+                sock.connect(bad)
+    assert info.value.code == code  # libzmq's code is kept for code that checks it
+    assert info.value.address == bad
+    assert says in str(info.value)
+    assert str(info.value).startswith(f"Cannot {operation}: ")
+    assert "Invalid argument" not in str(info.value) and "No such device" not in str(info.value)
 
 
 @pytest.mark.parametrize("transport", ["tcp", "inproc"])  # ipc: libzmq takes the path over
@@ -217,6 +265,7 @@ def test_module_surface() -> None:
     assert set(zeromq.capability) == {"ipc", "pgm", "tipc", "norm", "curve", "gssapi", "draft"}
     assert all(isinstance(v, bool) for v in zeromq.capability.values())
     assert isinstance(zeromq.context, zeromq.Context)
+    assert isinstance(zeromq.accelerated, bool)
     pair = zeromq.curve_keypair()
     assert len(pair.public_key) == len(pair.secret_key) == 40
     assert zeromq.curve_public(pair.secret_key) == pair.public_key
@@ -247,33 +296,184 @@ asyncio.run(main())
 """
 
 
-def test_process_exits_promptly_when_nothing_is_queued() -> None:
+# Python 3.12 refuses to start a thread at exit (3.11 and 3.13 allow it): the
+# exit then relies on a thread started beforehand. This prelude makes a 3.11 or
+# 3.13 process follow 3.12's rule, so that the suite checks that path on every
+# version. (Its atexit hook is registered after zeromq's, so it runs first.)
+NO_THREAD_AT_EXIT = """
+import atexit, threading, zeromq._lifecycle as lifecycle
+lifecycle._STANDBY_NEEDED = True  # before the first socket, which starts the standby thread
+def _no_new_thread() -> None:
+    def refuse(self):
+        raise RuntimeError("can't create new thread at interpreter shutdown")
+    threading.Thread.start = refuse
+atexit.register(_no_new_thread)
+"""
+
+
+@pytest.fixture(params=["threads at exit", "no thread at exit (3.12)"])
+def exit_rule(request: pytest.FixtureRequest) -> str:
+    """What a test's script starts with: nothing, or Python 3.12's rule."""
+    return "" if request.param == "threads at exit" else NO_THREAD_AT_EXIT
+
+
+def test_process_exits_promptly_when_nothing_is_queued(exit_rule: str) -> None:
     start = time.monotonic()
     result = subprocess.run(
-        [sys.executable, "-c", SCRIPT_IDLE], capture_output=True, text=True, timeout=30
+        [sys.executable, "-c", exit_rule + SCRIPT_IDLE], capture_output=True, text=True, timeout=30
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "delivered"
-    assert "linger" not in result.stderr
+    assert result.stderr == ""  # no hint, and no error from the exit hook
     assert time.monotonic() - start < 10
 
 
-def test_process_with_queued_messages_waits_and_says_why() -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-c", SCRIPT_QUEUED],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+SCRIPT_THREADS = """
+import threading, zeromq
+print(sorted(t.name for t in threading.enumerate()), flush=True)
+sock = zeromq.Pull(linger=0)
+print(sorted(t.name for t in threading.enumerate()), flush=True)
+sock.close()
+"""
+
+
+def test_importing_zeromq_starts_no_thread(exit_rule: str) -> None:
+    """A process that imports zeromq and forks before making sockets (the
+    usual pre-fork server) must still be single-threaded: Python warns on
+    fork() in a threaded process. Under 3.12's rule the standby thread starts
+    with the first socket (whose libzmq I/O threads come then anyway)."""
+    result = subprocess.run(
+        [sys.executable, "-c", exit_rule + SCRIPT_THREADS], capture_output=True, text=True, timeout=30
     )
+    assert result.returncode == 0, result.stderr
+    imported, with_a_socket = result.stdout.splitlines()
+    assert imported == "['MainThread']"
+    from zeromq import _lifecycle
+
+    # (3.12 follows its rule without the prelude.)
+    expected = ["MainThread", "zeromq-exit"] if exit_rule or _lifecycle._STANDBY_NEEDED else ["MainThread"]
+    assert with_a_socket == repr(expected)
+
+
+def test_a_socket_made_when_no_thread_can_start_goes_without_the_standby(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On 3.12, from an atexit hook (a socket made at exit): no standby
+    thread, no error; the exit then terminates contexts itself."""
+    from zeromq import _lifecycle
+
+    def refuse(self: threading.Thread) -> None:
+        raise RuntimeError("can't create new thread at interpreter shutdown")
+
+    monkeypatch.setattr(_lifecycle, "_STANDBY_NEEDED", True)
+    monkeypatch.setattr(_lifecycle, "_STANDBY", None)
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    sock = zeromq.Pull(linger=0)
+    sock.close()
+    assert _lifecycle._STANDBY is None
+
+
+SCRIPT_LATE_PEER = """
+import asyncio, sys, zeromq
+async def main():
+    push = zeromq.Push(immediate=False)
+    push.connect(sys.argv[1])  # bound only once this process waits at exit
+    await push.send("queued")
+    print("sent", flush=True)
+asyncio.run(main())
+"""
+
+
+def _free_endpoint(transport: str) -> str:
+    """An address nobody has bound yet, known before binding it."""
+    if transport == "ipc":
+        return address("ipc")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"tcp://127.0.0.1:{probe.getsockname()[1]}"
+
+
+@pytest.mark.parametrize("transport", ["tcp", "ipc"])
+async def test_the_exit_waits_to_deliver_what_was_queued_to_a_peer_that_comes_late(
+    exit_rule: str, transport: str
+) -> None:
+    endpoint = _free_endpoint(transport)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", exit_rule + SCRIPT_LATE_PEER, endpoint,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
     try:
-        assert proc.stdout is not None and proc.stderr is not None
-        assert proc.stdout.readline().strip() == "sent"
-        hint = proc.stderr.readline()  # comes after half a second of waiting
-        assert "linger" in hint and "blocky" in hint
-        assert proc.poll() is None  # still waiting, as libzmq's default linger says
+        async with asyncio.timeout(30):
+            assert (await proc.stdout.readline()).strip() == b"sent"
+            assert b"waiting for queued messages" in await proc.stderr.readline()
+            async with zeromq.Pull(linger=0) as pull:
+                await pull.bind(endpoint)
+                assert await pull.receive() == [b"queued"]
+            assert await proc.wait() == 0
     finally:
-        proc.kill()
-        proc.communicate()  # also closes the pipes
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+class Waiting:
+    """A process that printed "sent" and now waits at exit for a message
+    nobody will take; killed after the test if still there."""
+
+    def __init__(self, script: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        assert self.proc.stdout is not None and self.proc.stderr is not None
+        assert self.proc.stdout.readline().strip() == "sent"
+
+    def hint(self) -> str:
+        assert self.proc.stderr is not None
+        return self.proc.stderr.readline()  # comes after half a second of waiting
+
+    def close(self) -> None:
+        self.proc.kill()
+        self.proc.communicate()  # also closes the pipes
+
+
+# (how the socket is made, what the hint must say, what it must not say)
+EXIT_HINTS = [
+    ("zeromq.Push(", ["`linger`", "`blocky=False`", "Ctrl-C exits"], ["for up to"]),
+    # blocky=False gives new sockets linger 0, not one whose -1 was set explicitly.
+    ("zeromq.Push(context=zeromq.Context(blocky=False), linger=-1, ", ["`linger`"], ["blocky"]),
+    # A finite linger ends the wait by itself; blocky=False would not shorten it.
+    ("zeromq.Push(linger=60_000, ", ["for up to 60000 ms", "`linger`"], ["blocky"]),
+]
+
+
+@pytest.mark.parametrize(("make", "says", "not_says"), EXIT_HINTS)
+def test_process_with_queued_messages_waits_and_says_what_would_help(
+    make: str, says: list[str], not_says: list[str], exit_rule: str
+) -> None:
+    waiting = Waiting(exit_rule + SCRIPT_QUEUED.replace("zeromq.Push(", make))
+    try:
+        hint = waiting.hint()
+        for text in says:
+            assert text in hint
+        for text in not_says:
+            assert text not in hint
+        assert waiting.proc.poll() is None  # still waiting, as the linger says
+    finally:
+        waiting.close()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT")
+def test_ctrl_c_during_the_exit_wait_exits_at_once_without_a_traceback(exit_rule: str) -> None:
+    waiting = Waiting(exit_rule + SCRIPT_QUEUED)
+    try:
+        assert "Ctrl-C exits" in waiting.hint()
+        waiting.proc.send_signal(signal.SIGINT)
+        _, stderr = waiting.proc.communicate(timeout=10)
+        assert waiting.proc.returncode == 130
+        assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr
+    finally:
+        waiting.close()
 
 
 def test_process_with_linger_zero_exits_at_once() -> None:

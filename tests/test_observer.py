@@ -332,17 +332,59 @@ async def test_a_cancelled_receive_loses_no_event() -> None:
         assert await next_event(events, "bind") == Event("bind", endpoint)
 
 
-async def test_a_second_concurrent_receive_is_busy() -> None:
+async def binds(sock: zeromq.Socket, transport: str, times: int) -> list[Event]:
+    """Bind `times` times; the events that makes, in order (each "bind" is
+    sent from bind() itself: their order is known, unlike that of "close"
+    events, which libzmq's I/O thread sends later)."""
+    return [Event("bind", await bind(sock, transport)) for _ in range(times)]
+
+
+@pytest.mark.parametrize("transport", NETWORK)
+async def test_concurrent_receives_get_one_event_each_in_call_order(transport: str) -> None:
     async with zeromq.Dealer(linger=0) as sock:
         events = sock.events
-        pending = asyncio.ensure_future(events.receive())
+        pending = [asyncio.ensure_future(events.receive()) for _ in range(4)]
+        await asyncio.sleep(0)  # all four wait, in this order
+        made = await binds(sock, transport, 4)
+        async with asyncio.timeout(WAIT):
+            assert await asyncio.gather(*pending) == made
+
+
+async def test_cancelled_receives_in_line_take_nothing_and_the_next_moves_up() -> None:
+    async with zeromq.Dealer(linger=0) as sock:
+        events = sock.events
+        first, second, third, fourth = (asyncio.ensure_future(events.receive()) for _ in range(4))
         await asyncio.sleep(0)
-        with pytest.raises(ZMQError) as info:
-            await events.receive()
-        assert info.value.code == "EBUSY"
-        pending.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await pending
+        second.cancel()  # in the middle of the line
+        first.cancel()  # at its head
+        made = await binds(sock, "tcp", 2)
+        async with asyncio.timeout(WAIT):
+            assert [await third, await fourth] == made
+        for cancelled in (first, second):
+            with pytest.raises(asyncio.CancelledError):
+                await cancelled
+
+
+async def test_every_pending_receive_ends_when_the_observer_or_its_socket_closes() -> None:
+    async with zeromq.Dealer(linger=0) as sock, zeromq.Dealer(linger=0) as other:
+        events = sock.events
+        pending = [asyncio.ensure_future(events.receive()) for _ in range(3)]
+        ending = [asyncio.ensure_future(until_end(other.events)) for _ in range(2)]
+        last = [asyncio.ensure_future(other.events.receive()) for _ in range(2)]
+        await asyncio.sleep(0)
+        events.close()
+        other.close()  # an inproc socket's only event: its "end"
+        async with asyncio.timeout(WAIT):
+            for each in pending:
+                with pytest.raises(ZMQError) as info:
+                    await each
+                assert info.value.code == "ENOTSOCK"
+            # The first in line gets "end"; the iterations then end, the rest fail.
+            assert sorted(map(types, await asyncio.gather(*ending))) == [[], ["end"]]
+            for each in last:
+                with pytest.raises(ZMQError) as info:
+                    await each
+                assert info.value.code == "ENOTSOCK"
 
 
 async def test_every_event_after_the_first_access_is_delivered_even_if_nobody_reads() -> None:
@@ -409,7 +451,7 @@ async def test_closing_the_observer_of_a_closing_socket_reads_on_to_the_end() ->
     assert await until_end(events) == []
     async with asyncio.timeout(WAIT):
         assert events._pump is not None
-        await events._pump
+        await events._pump.wait()
     assert events._pair is None
     async with zeromq.Push(linger=0) as push, zeromq.Pull(linger=0) as pull:
         push.connect(await bind(pull, "tcp"))

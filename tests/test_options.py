@@ -17,7 +17,7 @@ import zeromq
 from zeromq._sockets import SOCKET_CLASSES
 
 ROOT = Path(__file__).resolve().parent.parent
-REFERENCE = ROOT.parent / "shared" / "seed" / "zeromq-js-6-api-reference.txt"
+REFERENCE = ROOT / "docs" / "reference" / "zeromq-js-6-api-reference.txt"
 READ_ONLY = {"type", "last_endpoint", "security_mechanism", "thread_safe"}
 
 
@@ -27,8 +27,6 @@ def snake(name: str) -> str:
 
 def reference_options() -> dict[str, set[str]]:
     """Constructor options of each class as the reference lists them, snake_cased."""
-    if not REFERENCE.exists():
-        pytest.skip(f"the reference is not beside the repository ({REFERENCE})")
     found: dict[str, set[str]] = {}
     current = None
     for line in REFERENCE.read_text().splitlines():
@@ -53,7 +51,9 @@ def public_options(cls: type) -> set[str]:
 
 @pytest.mark.parametrize("cls", SOCKET_CLASSES, ids=lambda c: c.__name__)
 def test_each_class_has_exactly_the_reference_options(cls: type[zeromq.Socket]) -> None:
-    expected = reference_options()[cls.__name__] | READ_ONLY
+    # Beyond the reference: libzmq's DRAFT options (usable under `make draft`).
+    draft = {o.name for o in zeromq._options.options_for(cls.__name__) if o.draft}
+    expected = reference_options()[cls.__name__] | READ_ONLY | draft
     assert public_options(cls) == expected
 
 
@@ -176,6 +176,59 @@ def test_out_of_range_is_a_value_error_naming_the_option(name: str, value: objec
             setattr(sock, name, value)
     finally:
         sock.close()
+
+
+# Each integer kind at both ends of its range: (option, value, what happens).
+# "back": accepted and read back unchanged; ValueError: refused by the table's
+# range check, naming the option; ZMQError: within the table's range, so passed
+# to libzmq, which refuses it (no 32-bit option of libzmq takes INT32's minimum).
+RANGE_ENDS: list[tuple[str, int, str | type[Exception]]] = [
+    ("linger", 2**31 - 1, "back"),  # INT32
+    ("linger", 2**31, ValueError),
+    ("linger", -(2**31), zeromq.ZMQError),
+    ("linger", -(2**31) - 1, ValueError),
+    ("max_message_size", 2**63 - 1, "back"),  # INT64
+    ("max_message_size", 2**63, ValueError),
+    ("max_message_size", -(2**63), "back"),
+    ("max_message_size", -(2**63) - 1, ValueError),
+    ("affinity", 0, "back"),  # unsigned 64-bit: libzmq takes the whole range
+    ("affinity", 2**63, "back"),
+    ("affinity", 2**64 - 1, "back"),
+    ("affinity", 2**64, ValueError),
+    ("affinity", -1, ValueError),
+]
+
+
+@pytest.mark.parametrize(("name", "value", "outcome"), RANGE_ENDS, ids=lambda v: repr(v))
+@pytest.mark.parametrize("via", ["property", "keyword"])
+def test_integer_options_at_both_ends_of_their_range(
+    name: str, value: int, outcome: str | type[Exception], via: str
+) -> None:
+    def make() -> zeromq.Dealer:
+        if via == "keyword":
+            return zeromq.Dealer(**{"linger": 0, name: value})
+        sock = zeromq.Dealer(linger=0)
+        try:
+            setattr(sock, name, value)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+    if outcome == "back":
+        sock = make()
+        try:
+            assert getattr(sock, name) == value
+        finally:
+            sock.close()
+    else:
+        assert not isinstance(outcome, str)
+        # The table's own check says the range (pyzmq's overflow would not).
+        message = f"'{name}' must be between" if outcome is ValueError else f"'{name}'"
+        with pytest.raises(outcome, match=message) as info:
+            make()
+        # A ZMQError is an OSError, never the table's ValueError, and vice versa.
+        assert isinstance(info.value, zeromq.ZMQError) == (outcome is zeromq.ZMQError)
 
 
 def test_value_libzmq_refuses_is_a_zmq_error_naming_the_option() -> None:
@@ -451,3 +504,62 @@ def test_stubs_match_the_table() -> None:
         text=True,
     )
     assert result.returncode == 0, result.stderr
+
+
+# -- run-time introspection: help() and inspect.signature() say what the stubs say
+
+OWNERS: list[type] = [*SOCKET_CLASSES, zeromq.Context]
+
+
+def rows_of(cls: type) -> tuple[zeromq._options.Option, ...]:
+    return zeromq._options.options_for(cls.__name__)
+
+
+def test_describe_gives_meaning_type_unit_and_default() -> None:
+    text = zeromq._options.describe(zeromq.Dealer.receive_timeout.option)
+    assert text.startswith("Milliseconds `receive()` waits")
+    assert "Type: int (32-bit), in milliseconds. Default: -1." in text
+    linger = zeromq._options.describe(zeromq.Dealer.linger.option)
+    assert "Default: -1 (0 on Subscriber, 0 on XSubscriber)." in linger
+    assert "Read-only." in zeromq._options.describe(zeromq.Dealer.last_endpoint.option)
+    assert "Write-only." in zeromq._options.describe(zeromq.Context.thread_priority.option)
+    assert "set as str | bytes" in zeromq._options.describe(zeromq.Dealer.routing_id.option)
+
+
+@pytest.mark.parametrize("cls", OWNERS, ids=lambda c: c.__name__)
+def test_help_on_an_option_shows_its_description(cls: type) -> None:
+    import pydoc
+
+    for opt in rows_of(cls):
+        prop = getattr(cls, opt.name)
+        assert prop.__doc__ == zeromq._options.describe(opt)
+        assert "Type: " in pydoc.render_doc(prop, renderer=pydoc.plaintext)
+
+
+@pytest.mark.parametrize("cls", OWNERS, ids=lambda c: c.__name__)
+def test_signature_shows_the_option_keywords_with_their_defaults(cls: type) -> None:
+    import inspect
+
+    params = inspect.signature(cls).parameters
+    writable = {o.name: o for o in rows_of(cls) if o.writable}
+    expected = set(writable) | ({"context"} if cls is not zeromq.Context else set())
+    assert set(params) == expected
+    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in params.values())
+    for name, opt in writable.items():
+        assert params[name].default == opt.default_for(cls.__name__), name
+        assert params[name].annotation == opt.kind.set_annotation, name
+
+
+@pytest.mark.parametrize("cls", OWNERS, ids=lambda c: c.__name__)
+def test_documented_defaults_are_what_a_new_one_reads(cls: type) -> None:
+    """The defaults that help(), the signature and the docs show are libzmq's."""
+    obj = cls()
+    try:
+        for opt in rows_of(cls):
+            # DRAFT options document no default (and need `make draft` to read).
+            if opt.readable and opt.writable and not opt.draft:
+                assert getattr(obj, opt.name) == opt.default_for(cls.__name__), opt.name
+    finally:
+        if isinstance(obj, zeromq.Socket):
+            obj.linger = 0
+            obj.close()

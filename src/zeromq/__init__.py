@@ -6,8 +6,8 @@ The Python rendering of the Node.js `zeromq` 6 API on pyzmq's libzmq::
 
     async def main() -> None:
         async with zeromq.Push() as push, zeromq.Pull() as pull:
-            await pull.bind("tcp://127.0.0.1:*")
-            push.connect(pull.last_endpoint)
+            endpoint = await pull.bind("tcp://127.0.0.1:*")
+            push.connect(endpoint)
             await push.send("hello")
             [msg] = await pull.receive()
 
@@ -31,19 +31,30 @@ from ._certs import (
 )
 from ._context import Context, default_context
 from ._curve import CurveKeyPair, curve_keypair, curve_public
+from ._draft import GroupMessage, RoutedMessage
 from ._engine import Message, MessagePart
 from ._errors import OptionWarning, ZMQError
+from ._native import ACCELERATED as _ACCELERATED
 from ._observer import Event, EventType, Observer
 from ._proxy import Proxy
 from ._sockets import (
+    Channel,
+    Client,
+    Datagram,
     Dealer,
+    Dish,
+    Gather,
     Pair,
+    Peer,
     Publisher,
     Pull,
     Push,
+    Radio,
     Reply,
     Request,
     Router,
+    Scatter,
+    Server,
     Socket,
     Stream,
     Subscriber,
@@ -59,6 +70,11 @@ capability: Mapping[str, bool] = MappingProxyType(
 )
 """Which optional libzmq features are available (keys ipc pgm tipc norm curve gssapi draft)."""
 
+accelerated: bool = _ACCELERATED
+"""Whether the C accelerator of the send/receive hot path is in use: False
+when it was not built (no C compiler at install) or ``ZEROMQ_PURE_PYTHON`` is
+set to anything but ``0``. Either way everything works; pure Python is slower."""
+
 context: Context = default_context()
 """The context of every socket made without ``context=``."""
 
@@ -66,29 +82,41 @@ __all__ = [
     "Authenticator",
     "AuthenticatorWarning",
     "Certificate",
+    "Channel",
+    "Client",
     "Context",
     "CurveKeyPair",
+    "Datagram",
     "Dealer",
+    "Dish",
     "Event",
     "EventType",
+    "Gather",
+    "GroupMessage",
     "Message",
     "MessagePart",
     "Observer",
     "OptionWarning",
     "Pair",
+    "Peer",
     "Proxy",
     "Publisher",
     "Pull",
     "Push",
+    "Radio",
     "Reply",
     "Request",
+    "RoutedMessage",
     "Router",
+    "Scatter",
+    "Server",
     "Socket",
     "Stream",
     "Subscriber",
     "XPublisher",
     "XSubscriber",
     "ZMQError",
+    "accelerated",
     "capability",
     "context",
     "curve_keypair",

@@ -12,7 +12,7 @@ import zmq
 
 from ._lifecycle import retire, track_context
 from ._native import new_context
-from ._options import CONTEXT, apply_keywords, attach, keyword_table, options_for
+from ._options import CONTEXT, apply_keywords, attach, keyword_signature, keyword_table, options_for
 
 
 class Context:
@@ -28,7 +28,7 @@ class Context:
         ValueError, ZMQError: a value out of range, naming the option.
     """
 
-    __slots__ = ("__weakref__", "_native", "_option_cache", "_pid", "_sockets")
+    __slots__ = ("__weakref__", "_native", "_option_cache", "_pid", "_sockets", "_zap")
     _keywords = keyword_table("Context")
 
     def __init__(self, **options: Any) -> None:
@@ -36,6 +36,8 @@ class Context:
         self._pid = os.getpid()  # a forked child must not terminate its parent's
         self._option_cache: dict[str, object] = {}
         self._sockets: weakref.WeakSet[Any] = weakref.WeakSet()
+        # The ZAP endpoint an Authenticator bound, kept for the context's life (see _auth).
+        self._zap: Any = None
         apply_keywords(
             self, "Context", self._keywords, {k: v for k, v in options.items() if v is not None}
         )
@@ -53,6 +55,7 @@ class Context:
 
 
 attach(Context, options_for(next(iter(CONTEXT))))
+Context.__signature__ = keyword_signature("Context")  # type: ignore[attr-defined]
 
 _default: Context | None = None
 

@@ -30,40 +30,64 @@ class Context:
     ) -> None: ...
     @property
     def blocky(self) -> bool:
-        """Wait at exit for queued messages of sockets with the default linger; False gives new sockets linger 0."""
+        """Wait at exit for queued messages of sockets with the default linger; False gives new sockets linger 0.
+
+        Type: bool. Default: True.
+        """
     @blocky.setter
     def blocky(self, value: bool) -> None: ...
     @property
     def io_threads(self) -> int:
-        """Size of the I/O thread pool (set before the first socket)."""
+        """Size of the I/O thread pool (set before the first socket).
+
+        Type: int (32-bit), in threads. Default: 1.
+        """
     @io_threads.setter
     def io_threads(self, value: int) -> None: ...
     @property
     def max_message_size(self) -> int:
-        """Largest message in bytes for the context."""
+        """Largest message in bytes for the context.
+
+        Type: int (32-bit), in bytes. Default: 2147483647.
+        """
     @max_message_size.setter
     def max_message_size(self, value: int) -> None: ...
     @property
     def max_sockets(self) -> int:
-        """Most sockets the context may have open."""
+        """Most sockets the context may have open.
+
+        Type: int (32-bit), in sockets. Default: 1023.
+        """
     @max_sockets.setter
     def max_sockets(self, value: int) -> None: ...
     @property
     def max_sockets_limit(self) -> int:
-        """The largest value `max_sockets` accepts."""
+        """The largest value `max_sockets` accepts.
+
+        Type: int (32-bit), in sockets. Read-only.
+        """
     @property
     def ipv6(self) -> bool:
-        """Give new sockets IPv6 support."""
+        """Give new sockets IPv6 support.
+
+        Type: bool. Default: False.
+        """
     @ipv6.setter
     def ipv6(self, value: bool) -> None: ...
     @property
     def thread_priority(self) -> NoReturn:
-        """Scheduling priority of the I/O threads (set before the first socket). (write-only)"""
+        """Scheduling priority of the I/O threads (set before the first socket).
+
+        Type: int (32-bit). Write-only.
+        """
     @thread_priority.setter
     def thread_priority(self, value: int) -> None: ...
     @property
     def thread_scheduling_policy(self) -> NoReturn:
-        """Scheduling policy of the I/O threads (set before the first socket). (write-only)"""
+        """Scheduling policy of the I/O threads (set before the first socket).
+
+        Type: int (32-bit). Write-only.
+        """
     @thread_scheduling_policy.setter
     def thread_scheduling_policy(self, value: int) -> None: ...
 
@@ -71,6 +95,7 @@ class Context:
     _option_cache: dict[str, object]
     _pid: int
     _sockets: weakref.WeakSet[Any]
+    _zap: Any
     def __repr__(self) -> str: ...
 
 def default_context() -> Context:

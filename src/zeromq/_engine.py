@@ -1,16 +1,27 @@
-"""The engine: non-blocking send and receive on a libzmq socket under asyncio.
+"""The engine: non-blocking send and receive on a libzmq socket under asyncio or trio.
 
 Every `send` and `receive` first tries the operation at once with
-`ZMQ_DONTWAIT`. Only when libzmq says EAGAIN does it wait, and then it waits
-for *readiness*, never for a message: the message is taken off the socket in
-the awaiting coroutine's own step, after the wait. That is what makes a
-cancelled `receive` lose nothing (see `Readable._receive_waiting`).
+`ZMQ_DONTWAIT`, unless operations of its direction are already waiting (it
+must not overtake them). Otherwise it joins its direction's line, a FIFO of
+waiting operations, and waits for its turn and then for *readiness*, never for
+a message: the message is taken off the socket in the awaiting coroutine's own
+step, after the wait. That is what makes a cancelled `receive` lose nothing
+and a cancelled `send` send nothing (see `Engine._complete`).
+
+Waiting for the fd is the one thing asked of the event loop (`_backends._asyncio`:
+`add_reader`, or a selector thread for loops without it); the lines, the
+attempts, timeouts and cancellation are all here.
 
 Readiness comes from libzmq's `ZMQ_FD`, which is edge-triggered: it signals
 that the socket's state *changed*, and reading `ZMQ_EVENTS` (or any send or
 receive, which process the same command queue) consumes the signal. So after
 any operation while someone is waiting, `_poll()` re-reads `ZMQ_EVENTS`;
 otherwise a waiter could sleep until some unrelated later event.
+
+What differs under trio is only how an operation waits: one task per socket
+waits for the fd (`_backends._trio.FdWatch`, as trio lets one task at a time
+wait on an fd) and runs the same `_poll()`, and each waiter carries its own
+deadline instead of a loop timer (`_backends._trio.Waiter`).
 """
 
 from __future__ import annotations
@@ -19,24 +30,33 @@ import asyncio
 import contextlib
 import contextvars
 import errno
+import functools
+import threading
 import weakref
+from collections import deque
 from collections.abc import Callable, Generator, Sequence
-from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Self, TypeVar, cast
 
 import zmq
 
-from ._errors import ZMQError, busy_error, closed_error, from_zmq, timeout_error
+from . import _backends, _idle
+from ._backends import _asyncio as _asyncio_backend
+from ._errors import ZMQError, closed_error, from_zmq, lent_error, state_hint, timeout_error
+from ._idle import idle_wait
 from ._native import ACCELERATED, CLOSED_TARGET, target_of
+from ._native import bytes_parts as _bytes_parts
 from ._native import events as _events
 from ._native import recv_message as _recv_message
 from ._native import recv_parts as _recv_parts
 from ._native import send_message as _send_message
+from ._native import send_plain as _send_plain
 
 _POLLIN = int(zmq.POLLIN)
 _POLLOUT = int(zmq.POLLOUT)
 _NativeError = zmq.ZMQError
 
 T = TypeVar("T")
+M = TypeVar("M")  # what a receive gives: list[bytes], or a DRAFT message
 
 # How many operations may complete at once before `send`/`receive` yield to
 # the event loop. An `await` that does not suspend never lets other tasks
@@ -51,6 +71,8 @@ if TYPE_CHECKING:
 
     from typing_extensions import Buffer
 
+    from ._backends._trio import FdWatch
+
     MessagePart: TypeAlias = Buffer | str | int | float | None
     Message: TypeAlias = MessagePart | Sequence[MessagePart]
 else:
@@ -64,12 +86,20 @@ else:
 # receive is pending in an unreferenced task could be collected mid-wait.
 _WAITING: set[Engine] = set()
 
+# Held while an engine starts watching its fd in a loop, and by a close()
+# from a thread other than that loop's while it decides how to close. Without
+# it a close() from another thread could find no loop watching (so close the
+# fd right there) while a receive() just starting in a loop is between its
+# attempt and watching the fd: it would then watch a closed fd (EBADF) or
+# wait on one that nothing will ever signal. Both are rare and slow-path only.
+_ATTACHING = threading.Lock()
+
 
 def _on_readable(ref: weakref.ref[Engine]) -> None:
     engine = ref()
     if engine is None:
         return
-    if engine._receive_waiter is None and engine._send_waiter is None:
+    if not engine._receivers and not engine._senders:
         # Nobody waits: stop watching rather than read ZMQ_EVENTS, so that an
         # idle socket is never touched from this loop's thread (it may be in
         # use from another). The signal stays pending on the fd (the loop's
@@ -91,7 +121,7 @@ class Waiter:
     from inside a task's step, where a task cannot start another.
     """
 
-    __slots__ = ("_asyncio_future_blocking", "_callback", "_context", "_loop", "_state")
+    __slots__ = ("_asyncio_future_blocking", "_callback", "_context", "_late", "_loop", "_state")
 
     _PENDING, _READY, _EXPIRED, _CANCELLED = 0, 1, 2, 3
 
@@ -101,6 +131,9 @@ class Waiter:
         self._callback: Callable[[Waiter], object] | None = None
         self._context: contextvars.Context | None = None
         self._asyncio_future_blocking = False
+        # Set (for good) when the operation's deadline passes: a wake that
+        # comes while the task is not awaiting the waiter is not lost.
+        self._late = False
 
     def wake(self, expired: bool = False, now: bool = False) -> None:
         """Complete the wait (a no-op once done); `now` resumes the task at once."""
@@ -110,16 +143,25 @@ class Waiter:
         callback, self._callback = self._callback, None
         if callback is None:
             return
-        context = self._context or contextvars.copy_context()
+        # `is None`, not `or`: an empty Context is falsy. The task's own
+        # context, even empty, is where it must run: in a copy of the fd
+        # callback's context, what it sets would be lost at its next wait.
+        context = contextvars.copy_context() if self._context is None else self._context
         if now:
             context.run(callback, self)
         else:
             self._loop.call_soon(callback, self, context=context)
 
-    # -- what asyncio.Task uses of a Future ----------------------------------
+    def rearm(self) -> None:
+        """Make a waiter whose task has resumed pending again, for its next wait.
+        A wake that comes after this and before the next `await` makes that
+        `await` return at once: it is not lost."""
+        self._state = Waiter._PENDING
+        self._asyncio_future_blocking = False
 
-    def get_loop(self) -> asyncio.AbstractEventLoop:
-        return self._loop
+    # -- what asyncio.Task uses of a Future ----------------------------------
+    # (No get_loop(): without it the Task reads `_loop`, one Python call less
+    # per wait.)
 
     def done(self) -> bool:
         return self._state != Waiter._PENDING
@@ -214,6 +256,11 @@ def to_parts(message: object) -> list[object]:
     cls = type(message)
     if cls in _ONE_PART:
         return [_part(message)]
+    # A list or tuple of bytes (what receive() returns) needs no conversion:
+    # one C call copies it (the copy is what a retried send sends).
+    parts_of_bytes = _bytes_parts(message)
+    if parts_of_bytes is not None:
+        return parts_of_bytes  # type: ignore[return-value]
     if cls is not list and cls is not tuple:
         if not isinstance(message, Sequence) or isinstance(message, (str, bytes)):
             return [_part(message)]
@@ -239,32 +286,41 @@ class Engine:
         "_budget",
         "_closed",
         "_fd",
+        "_idle_fd",
         "_loop",
         "_native",
         "_orphaned",
-        "_receive_owner",
         "_receive_timeout",
-        "_receive_waiter",
-        "_send_owner",
+        "_receivers",
         "_send_timeout",
-        "_send_waiter",
+        "_senders",
         "_target",
+        "_trio_watch",
     )
 
     _native: zmq.Socket[bytes]
+    # Whether a wait may sleep in the event loop's place (_idle): not where the
+    # readiness fd is not libzmq's ZMQ_FD (the DRAFT thread-safe sockets).
+    _IDLE_WAIT: ClassVar[bool] = True
 
     def _init_engine(self, native: zmq.Socket[bytes]) -> None:
         self._native = native
-        self._fd: int = int(native.get(zmq.FD))
+        self._fd: int = self._readiness_fd(native)
         self._loop: asyncio.AbstractEventLoop | None = None
+        # The epoll fd of `_loop` while a receive may sleep in its place
+        # (`_idle`), else None; set and cleared with `_loop`.
+        self._idle_fd: int | None = None
+        # The trio run's watch of our fd, or None.
+        self._trio_watch: FdWatch | None = None
         self._closed = False
         self._orphaned = False  # a parent's socket in a forked child
         self._budget = YIELD_EVERY
-        self._receive_waiter: Waiter | None = None
-        self._send_waiter: Waiter | None = None
-        # The token of the pending wait of each direction, or None.
-        self._receive_owner: object | None = None
-        self._send_owner: object | None = None
+        # The line of waiting operations of each direction, oldest first, one
+        # Waiter each. Only the head may take (or queue) a message; the others
+        # wait for their turn. The waiting sends' messages stay in their own
+        # tasks: nothing is buffered here beyond libzmq's high-water mark.
+        self._receivers: deque[Waiter] = deque()
+        self._senders: deque[Waiter] = deque()
         self._receive_timeout = -1
         self._send_timeout = -1
         # What the hot calls of _native take: the raw libzmq handle or the socket.
@@ -272,199 +328,388 @@ class Engine:
 
     # -- readiness ---------------------------------------------------------
 
+    # The readiness hook: the one fd the loop watches for this socket, and how
+    # its events are read (which also consumes the fd's signal). Here libzmq's
+    # ZMQ_FD and ZMQ_EVENTS; the DRAFT thread-safe sockets, whose ZMQ_FD is
+    # unusable, override both to wait on a zmq_poller of their own (_draft.py).
+
+    def _readiness_fd(self, native: zmq.Socket[bytes]) -> int:
+        """The fd the event loop watches (called once, from `_init_engine`)."""
+        return int(native.get(zmq.FD))
+
+    def _read_events(self) -> int:
+        """The socket's ZMQ_POLLIN/ZMQ_POLLOUT flags, consuming the fd's signal.
+
+        Raises:
+            zmq.ZMQError: the socket is closed.
+        """
+        return _events(self._target)
+
     def _poll(self, now: bool = False) -> None:
-        """Read ZMQ_EVENTS (consuming the fd's edge) and wake who can go on;
-        `now` (only from a loop callback, see `Waiter`) resumes them at once."""
+        """Read ZMQ_EVENTS (consuming the fd's edge) and wake the head of each
+        line that can go on; `now` (only from a loop callback, see `Waiter`)
+        resumes them at once."""
         try:
-            events = _events(self._target)
+            events = self._read_events()
         except _NativeError:
             return  # closed: close() has woken the waiters
-        if events & _POLLIN and self._receive_waiter is not None:
-            self._receive_waiter.wake(now=now)
-        # Read again: a task resumed just now may have changed it.
-        if events & _POLLOUT and self._send_waiter is not None:
-            self._send_waiter.wake(now=now)
+        if events & _POLLIN and self._receivers:
+            self._receivers[0].wake(now=now)
+        # A head resumed just now may have changed the lines: index afresh. A
+        # send woken on stale readiness only tries, finds EAGAIN, waits again.
+        if events & _POLLOUT and self._senders:
+            self._senders[0].wake(now=now)
 
-    def _watch(self) -> asyncio.AbstractEventLoop:
-        """Make sure the running loop watches our fd; return that loop."""
-        loop = asyncio.get_running_loop()
+    def _watch(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Make sure `loop`, the running loop, watches our fd."""
         if self._loop is not loop:
-            old = self._loop
-            if old is not None and not old.is_closed():
-                if old.is_running():
-                    raise ZMQError(
-                        errno.EBUSY,
-                        "Socket is in use by another event loop; use each socket from one loop",
-                    )
-                old.remove_reader(self._fd)
-            loop.add_reader(self._fd, _on_readable, weakref.ref(self))
-            self._loop = loop
-        return loop
+            with _ATTACHING:
+                # Under the lock, a close() from another thread has either
+                # finished deciding (then _closed is set) or will see this
+                # loop and close the socket in it, waking our waiter.
+                if self._closed:
+                    raise closed_error(self._orphaned)
+                self._check_no_trio_watch()
+                old = self._loop
+                if old is not None and not old.is_closed():
+                    if old.is_running():
+                        raise ZMQError(
+                            errno.EBUSY,
+                            "Socket is in use by another event loop; use each socket from one loop",
+                        )
+                    _asyncio_backend.unwatch(old, self._fd)
+                _asyncio_backend.watch(loop, self._fd, _on_readable, weakref.ref(self))
+                self._loop = loop
+                self._idle_fd = _idle.receive_fd(loop) if self._IDLE_WAIT else None
+
+    def _check_no_trio_watch(self) -> None:
+        watch = self._trio_watch
+        if watch is not None:
+            if not watch.done and watch.runner.is_running():
+                raise _busy()
+            self._trio_watch = None
+
+    def _watch_trio(self) -> None:
+        """Make sure the running trio run watches our fd."""
+        watch = self._trio_watch
+        if watch is None or watch.done:
+            with _ATTACHING:  # as in _watch
+                if self._closed:
+                    raise closed_error(self._orphaned)
+                loop = self._loop
+                if loop is not None and not loop.is_closed() and loop.is_running():
+                    raise _busy()
+                self._unwatch()
+                ref = weakref.ref(self)
+                self._trio_watch = _trio_backend().FdWatch(
+                    self._fd,
+                    functools.partial(_on_trio_readable, ref),
+                    functools.partial(_on_trio_failed, ref),
+                )
+        elif not watch.runner.is_current():
+            raise _busy()
 
     def _unwatch(self) -> None:
-        loop, self._loop = self._loop, None
+        watch, self._trio_watch = self._trio_watch, None
+        if watch is not None and not watch.done:
+            watch.stop()
+        loop, self._loop, self._idle_fd = self._loop, None, None
         if loop is not None and not loop.is_closed():
             with contextlib.suppress(RuntimeError, ValueError, OSError):  # loop tearing down
-                loop.remove_reader(self._fd)
+                _asyncio_backend.unwatch(loop, self._fd)
+
+    def _check_loop(self) -> None:
+        """Refuse an operation from another thread's loop while this socket's
+        own loop has operations waiting: libzmq sockets must not be used from
+        two threads at once, and the waiters could not be woken safely."""
+        watch = self._trio_watch
+        if watch is not None and not watch.done:
+            wrong = not watch.runner.is_current()
+        else:
+            wrong = asyncio._get_running_loop() is not self._loop
+        if wrong:
+            raise _busy()
 
     async def _complete(
-        self, receiving: bool, attempt: Callable[[Any], T | None], tried: bool = False
+        self,
+        receiving: bool,
+        attempt: Callable[[Any], T | None],
+        tried: bool = False,
+        slept: bool = False,
+        ends: float | None = None,
     ) -> T:
-        """The slow path of `send` and `receive`: retry `attempt` (a hot call
-        of _native, None meaning EAGAIN) until it completes, waiting for
-        readiness in between, within the direction's timeout. `tried`: the
-        caller's fast path has just made the attempt and got EAGAIN, so the
-        first step is to wait.
+        """The slow path of `send` and `receive`: join the direction's line,
+        and once at its head retry `attempt` (a hot call of _native, None
+        meaning EAGAIN) until it completes, waiting for readiness in between,
+        within the direction's timeout counted from this call. `tried`: the
+        caller's fast path has just made the attempt on an empty line and got
+        EAGAIN, so the first step is to wait; `slept`: that attempt also tried
+        the idle wait (`_idle.recv_idle`), so the first wait is the loop's;
+        `ends`: the loop time at which the timeout ends, if that attempt
+        started counting it (it slept).
 
         One coroutine does both the attempts and the waits (no helper
         coroutine per wait): this runs once per wake-up, so every frame and
         call on it costs round-trip latency.
         """
-        owner = object()
-        if receiving:
-            self._receive_owner = owner
-        else:
-            self._send_owner = owner
+        if self._closed:
+            raise closed_error(self._orphaned)
+        line, other = (
+            (self._receivers, self._senders) if receiving else (self._senders, self._receivers)
+        )
         what = "receive" if receiving else "send"
+        timeout = self._receive_timeout if receiving else self._send_timeout
+        if timeout == 0 and (tried or not _gone(line)):
+            # It would wait at once (for readiness, or behind others): fail
+            # without watching the fd (no syscalls, no selector thread).
+            raise self._timeout_error(what)
+        # One waiter for the operation's whole stay in the line, so that the
+        # deadline and every wake (turn, readiness, close) reach it. asyncio:
+        # the loop watches the fd and a timer expires the waiter; trio: a task
+        # per socket watches the fd and the waiter waits with the deadline.
+        waiter: Any
+        timer = None
+        deadline: float | None = None
+        # (Read once: on Python 3.11 each read of the running loop is a getpid().)
+        loop = asyncio._get_running_loop()
+        on_asyncio = loop is not None
+        if loop is not None:
+            self._watch(loop)
+            waiter = Waiter(loop)
+            if timeout > 0:
+                timer = loop.call_at(loop.time() + timeout / 1000 if ends is None else ends, _expire, waiter)
+        else:
+            trio_backend = _trio_backend()
+            self._watch_trio()
+            waiter = trio_backend.Waiter()
+            if timeout > 0:
+                deadline = trio_backend.time() + timeout / 1000
+        line.append(waiter)
+        _WAITING.add(self)
         try:
-            if self._budget <= 0:
-                self._budget = YIELD_EVERY
-                # Yield to other tasks before the attempt, so that a
-                # cancellation here has taken or sent nothing.
-                await asyncio.sleep(0)
-            deadline: float | None = None
-            first = True
             while True:
-                # The message is taken (or queued) in this coroutine's own step,
-                # never in a callback: a task cancelled while it waits has had
-                # nothing taken off the socket.
-                if not tried:
-                    try:
-                        result = attempt(self._target)
-                    except _NativeError as exc:
-                        raise self._error(exc, f"Cannot {what}") from None
-                    if result is not None:
-                        if (self._send_waiter if receiving else self._receive_waiter) is not None:
-                            self._poll()
-                        return result
-                tried = False
-                if first:
-                    timeout = self._receive_timeout if receiving else self._send_timeout
-                    deadline = self._deadline(timeout, what)
-                    first = False
-                # Wait for readiness. The caller retries its operation after
-                # and may find it still not ready (another wake-up came first),
-                # in which case it waits again.
-                loop = self._watch()
-                waiter = Waiter(loop)
-                if receiving:
-                    self._receive_waiter = waiter
-                else:
-                    self._send_waiter = waiter
-                timer = None if deadline is None else loop.call_at(deadline, _expire, waiter)
-                _WAITING.add(self)
-                try:
-                    # No edge is lost for this direction: a send or receive
-                    # that fails with EAGAIN has processed libzmq's pending
+                # Wakes from here on count: one that comes before the await
+                # below makes it return at once, and we look again.
+                waiter.rearm()
+                if line[0] is waiter:
+                    if not tried:
+                        if self._budget <= 0:
+                            self._budget = YIELD_EVERY
+                            # Yield to other tasks before the attempt, so that
+                            # a cancellation here has taken or sent nothing.
+                            await _backends.current().checkpoint()
+                            if self._closed:
+                                raise closed_error(self._orphaned)
+                        # The message is taken (or queued) in this coroutine's
+                        # own step, never in a callback: a task cancelled
+                        # while it waits has had nothing taken off the socket.
+                        try:
+                            result = attempt(self._target)
+                        except _NativeError as exc:
+                            raise self._error(exc, f"Cannot {what}") from None
+                        if result is not None:
+                            # The attempt processed libzmq's commands, which
+                            # may have consumed the fd edge the other line's
+                            # head needs: look for it.
+                            if other:
+                                self._poll()
+                            return result
+                    tried = False
+                    if timeout == 0:
+                        raise self._timeout_error(what)
+                    # No edge is lost for this line: a send or receive that
+                    # fails with EAGAIN has processed libzmq's pending
                     # commands first, so any later change signals the fd anew.
                     # But that processing may have consumed the edge the
-                    # *other* direction's waiter needs.
-                    if (self._send_waiter if receiving else self._receive_waiter) is not None:
+                    # *other* line's head needs.
+                    if other:
                         self._poll()
-                    # The waiter only ever gets a result, never an exception:
-                    # errors are raised fresh below, so no future keeps a
-                    # traceback (and through its frames this socket) alive
-                    # after the caller dropped the error.
-                    expired = await waiter
-                finally:
-                    if timer is not None:
-                        timer.cancel()
-                    # A cancelled wait may have been taken over already (see _take_over).
-                    if receiving:
-                        if self._receive_waiter is waiter:
-                            self._receive_waiter = None
-                    elif self._send_waiter is waiter:
-                        self._send_waiter = None
-                    if self._receive_waiter is None and self._send_waiter is None:
-                        _WAITING.discard(self)
+                    # The loop has nothing else to do: sleep in its place and,
+                    # once ZMQ_EVENTS allows this line, attempt again at once,
+                    # without a loop turn (see _idle: opt-in, guarded). Only
+                    # with the other line empty, as idle_wait reads ZMQ_EVENTS
+                    # for this line only; the timeout's timer caps the sleep.
+                    elif slept:
+                        slept = False
+                    # (_idle_fd: the loop is one idle_wait is for.)
+                    elif loop is not None and self._idle_fd is not None and idle_wait(
+                        loop, self._fd, None, self._target, _POLLIN if receiving else _POLLOUT
+                    ):
+                        continue
+                elif timeout == 0:
+                    raise self._timeout_error(what)  # cannot complete at once: others are first
+                # The waiter only ever gets a result, never an exception:
+                # errors are raised fresh below, so no future keeps a
+                # traceback (and through its frames this socket) alive after
+                # the caller dropped the error.
+                if on_asyncio:
+                    await waiter
+                else:
+                    watch = self._trio_watch
+                    if watch is None or watch.done:
+                        self._watch_trio()  # the last one failed (see _on_trio_failed)
+                    await waiter.wait(deadline)  # sets _late once the deadline passes
                 if self._closed:
                     raise closed_error(self._orphaned)
-                if expired:
-                    raise timeout_error(what)
+                if waiter._late:
+                    raise self._timeout_error(what)
         finally:
-            if receiving:
-                if self._receive_owner is owner:
-                    self._receive_owner = None
-            elif self._send_owner is owner:
-                self._send_owner = None
+            if timer is not None:
+                timer.cancel()
+            # Leave the line, whatever the ending (result, error, timeout,
+            # cancellation). A head that leaves hands the turn on at once: the
+            # next one attempts without waiting for an fd edge, which this
+            # head's own attempt may have consumed.
+            if line and line[0] is waiter:
+                line.popleft()
+                if line:
+                    line[0].wake()
+            else:
+                # Not the head (a timeout, a cancellation or close() while it
+                # waited for its turn). O(n), only on those endings.
+                with contextlib.suppress(ValueError):
+                    line.remove(waiter)
+            if not line and not other:
+                _WAITING.discard(self)
 
-    def _check_loop(self, waiter: Waiter) -> None:
-        """Refuse an operation from another thread's loop while this socket's
-        own loop waits on it: libzmq sockets must not be used from two
-        threads at once, and the waiter could not be woken safely."""
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is not waiter._loop:
-            raise ZMQError(
-                errno.EBUSY,
-                "Socket is in use by another event loop; use each socket from one loop",
-            )
+    def _pending(self, receiving: bool) -> bool:
+        """Whether operations of a direction wait, not counting cancelled ones:
+        `task.cancel()` cancels the waiter at once, but the task only unwinds,
+        taking nothing, on its next step."""
+        line = self._receivers if receiving else self._senders
+        return any(not waiter.cancelled() for waiter in line)
 
-    def _take_over(self, receiving: bool) -> bool:
-        """Whether the pending operation of a direction was cancelled, and if
-        so release it so that a new one may start at once.
-
-        `task.cancel()` cancels the future the task waits on at once, but the
-        task only unwinds on its next step. That step takes nothing off the
-        socket, so a new operation need not fail with EBUSY meanwhile; the old
-        one's cleanup sees it is no longer the owner and leaves the new alone.
-        """
-        waiter = self._receive_waiter if receiving else self._send_waiter
-        if waiter is None or not waiter.cancelled():
-            return False
-        if receiving:
-            self._receive_waiter = self._receive_owner = None
-        else:
-            self._send_waiter = self._send_owner = None
-        return True
-
-    def _deadline(self, timeout: int, what: str) -> float | None:
-        if timeout < 0:
-            return None
-        if timeout == 0:
-            raise timeout_error(what)
-        return asyncio.get_running_loop().time() + timeout / 1000
+    def _timeout_error(self, what: str) -> ZMQError:
+        """The error of a `send` or `receive` whose timeout expired (a socket
+        class may add why it likely did)."""
+        return timeout_error(what)
 
     def _error(self, exc: zmq.ZMQError, what: str) -> ZMQError:
         if self._closed:
             return closed_error(self._orphaned)
-        return from_zmq(exc, what)
+        if self._target is CLOSED_TARGET:
+            # An open socket whose target was taken away: only a running
+            # Proxy does that, lending the socket to its thread (SocketBase._lend).
+            return lent_error(what)
+        hint = None
+        if exc.errno == zmq.EFSM:  # what is `Cannot send` or `Cannot receive`
+            hint = state_hint(type(self).__name__, what.rsplit(" ", 1)[-1])
+        return from_zmq(exc, what, hint=hint)
 
     def _forget(self) -> None:
         """Drop the socket without touching libzmq (in a forked child, where
         the parent's libzmq state must not be used)."""
         self._closed = self._orphaned = True
         self._target = CLOSED_TARGET
-        self._loop = None
-        self._receive_waiter = self._send_waiter = None
+        self._loop = self._trio_watch = self._idle_fd = None
+        self._receivers.clear()
+        self._senders.clear()
 
     def _close_engine(self) -> None:
         self._closed = True
         self._target = CLOSED_TARGET
         self._unwatch()
-        for waiter in (self._receive_waiter, self._send_waiter):
-            if waiter is not None:
-                waiter.wake()  # the woken operation sees _closed
+        # Every waiting operation, head or not, is woken at once; each sees
+        # _closed, fails with ENOTSOCK and leaves its line.
+        for line in (self._receivers, self._senders):
+            for waiter in line:
+                waiter.wake()
         _WAITING.discard(self)
 
 
+_TRIO_BACKEND: Any = None
+
+
+def _trio_backend() -> Any:
+    """`_backends._trio`, imported on first use (trio is an optional extra);
+    kept here, as an import statement costs on every wait."""
+    global _TRIO_BACKEND
+    if _TRIO_BACKEND is None:
+        from ._backends import _trio
+
+        _TRIO_BACKEND = _trio
+    return _TRIO_BACKEND
+
+
+def _busy() -> ZMQError:
+    return ZMQError(
+        errno.EBUSY, "Socket is in use by another event loop; use each socket from one loop"
+    )
+
+
+def _on_trio_readable(ref: weakref.ref[Engine]) -> bool:
+    """The trio watch's callback: whether to keep watching."""
+    engine = ref()
+    if engine is None:
+        return False
+    if not engine._receivers and not engine._senders:
+        # Nobody waits: stop watching, as _on_readable does; the signal stays
+        # pending on the fd for the next wait's watch.
+        engine._trio_watch = None
+        return False
+    engine._poll()
+    return True
+
+
+def _on_trio_failed(ref: weakref.ref[Engine]) -> None:
+    engine = ref()
+    if engine is not None:
+        engine._trio_watch = None
+        for line in (engine._receivers, engine._senders):
+            for waiter in line:
+                waiter.wake()  # each looks again, and a new wait watches anew
+
+
+def _gone(line: deque[Any]) -> bool:
+    """Drop the waiters at the head of `line` whose operation was cancelled
+    but whose task has not unwound yet, and say whether the line is then empty.
+
+    Such a task takes nothing when it does unwind (an attempt is made only by
+    the head, in its own step, after its wait), so a new operation need not
+    queue behind it, nor a `timeout == 0` one fail for it. Its own cleanup
+    then finds it no longer in the line. A live waiter that becomes the head
+    is woken, as when a head leaves.
+    """
+    dropped = False
+    while line and line[0].cancelled():
+        line.popleft()
+        dropped = True
+    if dropped and line:
+        line[0].wake()
+    return not line
+
+
 def _expire(waiter: Waiter) -> None:
+    waiter._late = True
     waiter.wake(expired=True, now=True)
 
 
-class Readable(Engine):
+class Iterating(Engine, Generic[M]):
+    """`async for` over what the class's `receive()` returns (a list of parts
+    here, a routed or group message for some DRAFT sockets), until the
+    socket is closed."""
+
+    __slots__ = ()
+
+    async def receive(self) -> M:
+        raise NotImplementedError
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> M:
+        """The next message; the iteration ends when the socket is closed."""
+        if self._closed:
+            raise StopAsyncIteration
+        try:
+            return await self.receive()
+        except ZMQError:
+            if self._closed:
+                raise StopAsyncIteration from None
+            raise
+
+
+class Readable(Iterating[list[bytes]]):
     """The receiving half: `receive()` and `async for`."""
 
     __slots__ = ()
@@ -472,34 +717,52 @@ class Readable(Engine):
     async def receive(self) -> list[bytes]:
         """Receive the next message, as a list of its parts.
 
-        Completes at once when a message is queued; otherwise waits without
-        blocking the event loop, for at most `receive_timeout` milliseconds.
-        Cancelling a pending `receive()` loses no message: it is either
-        returned or stays queued for the next `receive()`.
+        Completes at once when a message is queued and no other `receive()`
+        is waiting; otherwise waits without blocking the event loop, for at
+        most `receive_timeout` milliseconds from this call. Any number of
+        tasks may wait at once: they get one whole message each, in the order
+        they called. Cancelling a waiting `receive()` loses no message: it is
+        either returned or stays queued for the next `receive()`.
 
         Raises:
             ZMQError: code ``EAGAIN`` (also a ``TimeoutError``) when
-                `receive_timeout` expires; ``EBUSY`` when another `receive()`
-                is pending; ``ENOTSOCK`` when the socket is or gets closed;
-                ``EFSM`` when the socket's pattern does not allow a receive now.
+                `receive_timeout` expires; ``ENOTSOCK`` when the socket is or
+                gets closed; ``EFSM`` when the socket's pattern does not allow
+                a receive now; ``EBUSY`` when called from another thread's
+                event loop while this socket's loop has operations waiting
+                (not on the thread-safe DRAFT sockets, which serve several
+                threads' loops at once).
         """
-        if self._receive_owner is not None and not self._take_over(True):
-            raise busy_error("receive")
-        if self._send_waiter is not None:
-            self._check_loop(self._send_waiter)
-        self._budget -= 1
-        if self._budget > 0:
-            # Fast path: one call takes a whole message; no future, no loop trip.
-            try:
-                message = _recv_message(self._target)
-            except _NativeError as exc:
-                raise self._error(exc, "Cannot receive") from None
-            if message is not None:
-                if self._send_waiter is not None:
-                    self._poll()
-                return message
-        # The fast path made the attempt unless it was this call's turn to yield.
-        return await self._complete(True, _recv_message, tried=self._budget > 0)
+        if self._senders:
+            self._check_loop()
+        if not self._receivers or _gone(self._receivers):
+            self._budget -= 1
+            if self._budget > 0:
+                # Fast path: one call takes a whole message; no future, no loop
+                # trip. Where the loop may be slept for (`_idle`: the stock
+                # loop, watching our fd, with nothing else to do), the same
+                # call waits in its place for a message when there is none
+                # yet (unless sends wait, or the timeout is 0).
+                idle_fd = self._idle_fd
+                timeout = self._receive_timeout
+                try:
+                    if idle_fd is not None and timeout != 0 and not self._senders:
+                        message = _idle.recv_idle(self._target, self._fd, self._loop, idle_fd, timeout)
+                    else:
+                        message = _recv_message(self._target)
+                except _NativeError as exc:
+                    raise self._error(exc, "Cannot receive") from None
+                if isinstance(message, list):
+                    if self._senders:
+                        self._poll()
+                    return message
+                if message is None:
+                    return await self._complete(True, _recv_message, tried=True, slept=idle_fd is not None)
+                # It slept: the timeout counts from before the sleep.
+                ends = message if message >= 0 else None
+                return await self._complete(True, _recv_message, tried=True, slept=True, ends=ends)
+        # Others wait already (FIFO: no overtaking), or it is this call's turn to yield.
+        return await self._complete(True, _recv_message)
 
     async def receive_buffers(self) -> list[memoryview]:
         """Like `receive()`, but without copying: each part is a read-only
@@ -510,37 +773,24 @@ class Readable(Engine):
         Raises:
             ZMQError: as `receive()`.
         """
-        if self._receive_owner is not None and not self._take_over(True):
-            raise busy_error("receive")
-        if self._send_waiter is not None:
-            self._check_loop(self._send_waiter)
-        self._budget -= 1
+        if self._senders:
+            self._check_loop()
         parts = None
-        if self._budget > 0:
-            # Fast path, as in receive().
-            try:
-                parts = _recv_parts(self._target)
-            except _NativeError as exc:
-                raise self._error(exc, "Cannot receive") from None
-            if parts is not None and self._send_waiter is not None:
-                self._poll()
+        tried = False
+        if not self._receivers or _gone(self._receivers):
+            self._budget -= 1
+            if self._budget > 0:
+                # Fast path, as in receive().
+                try:
+                    parts = _recv_parts(self._target)
+                except _NativeError as exc:
+                    raise self._error(exc, "Cannot receive") from None
+                if parts is not None and self._senders:
+                    self._poll()
+                tried = True
         if parts is None:
-            parts = await self._complete(True, _recv_parts, tried=self._budget > 0)
+            parts = await self._complete(True, _recv_parts, tried)
         return [memoryview(part) for part in parts]
-
-    def __aiter__(self) -> Self:
-        return self
-
-    async def __anext__(self) -> list[bytes]:
-        """The next message; the iteration ends when the socket is closed."""
-        if self._closed:
-            raise StopAsyncIteration
-        try:
-            return await self.receive()
-        except ZMQError:
-            if self._closed:
-                raise StopAsyncIteration from None
-            raise
 
 
 class Writable(Engine):
@@ -554,34 +804,51 @@ class Writable(Engine):
 
         A part is `bytes`, `bytearray`, `memoryview` or any buffer (sent as
         raw bytes; `bytes` of 64 KiB or more without a copy), `str` (UTF-8),
-        `int` or `float` (their `str()`), or `None` (an empty part). Completes at once when the message can be
-        queued; otherwise waits, for at most `send_timeout` milliseconds. A
-        cancelled `send()` has sent nothing.
+        `int` or `float` (their `str()`), or `None` (an empty part). Completes
+        at once when the message can be queued and no other `send()` is
+        waiting; otherwise waits, for at most `send_timeout` milliseconds from
+        this call. Any number of tasks may wait at once: their messages are
+        queued whole, in the order they called, and each waiting message stays
+        with its task (back-pressure reaches every sender). A cancelled
+        `send()` has sent nothing.
 
         Raises:
             TypeError: a part of another type (nothing is sent).
             ValueError: an empty list, tuple or other sequence.
             ZMQError: code ``EAGAIN`` (also a ``TimeoutError``) when
-                `send_timeout` expires; ``EBUSY`` when another `send()` is
-                pending; ``ENOTSOCK`` when the socket is or gets closed;
-                ``EFSM``/``EHOSTUNREACH`` as the socket's pattern decides.
+                `send_timeout` expires; ``ENOTSOCK`` when the socket is or gets
+                closed; ``EFSM``/``EHOSTUNREACH`` as the socket's pattern
+                decides; ``EBUSY`` when called from another thread's event
+                loop while this socket's loop has operations waiting (not on
+                the thread-safe DRAFT sockets, which serve several threads'
+                loops at once).
         """
-        if self._send_owner is not None and not self._take_over(False):
-            raise busy_error("send")
-        if self._receive_waiter is not None:
-            self._check_loop(self._receive_waiter)
-        # All parts are converted before any is sent: a bad part sends nothing.
-        data = message if type(message) is bytes else to_parts(message)
-        self._budget -= 1
-        if self._budget > 0:
-            try:
-                sent = _send_message(self._target, data)
-            except _NativeError as exc:
-                raise self._error(exc, "Cannot send") from None
-            if sent:
-                if self._receive_waiter is not None:
-                    self._poll()
-                return
-        await self._complete(
-            False, lambda target: _send_message(target, data) or None, tried=self._budget > 0
-        )
+        if self._receivers:
+            self._check_loop()
+        data: object = None
+        tried = False
+        if not self._senders or _gone(self._senders):
+            self._budget -= 1
+            if self._budget > 0:
+                try:
+                    # Fast path: bytes, or a list or tuple of bytes (what
+                    # receive() returns), go as they are in one call.
+                    sent = _send_plain(self._target, message)
+                    if sent is None:
+                        # All parts are converted before any is sent: a bad
+                        # part sends nothing.
+                        data = to_parts(message)
+                        sent = _send_message(self._target, data)
+                except _NativeError as exc:
+                    raise self._error(exc, "Cannot send") from None
+                if sent:
+                    if self._receivers:
+                        self._poll()
+                    return
+                tried = True
+        if data is None:
+            # What the waiting send retries: bytes as they are, anything else
+            # converted now, into a list of our own that later changes to the
+            # caller's list cannot alter.
+            data = message if type(message) is bytes else to_parts(message)
+        await self._complete(False, lambda target: _send_message(target, data) or None, tried=tried)

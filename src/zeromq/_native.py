@@ -150,12 +150,33 @@ def _py_send(sock: zmq.Socket[bytes], data: object) -> bool:
     return True
 
 
+def _py_bytes_parts(message: object) -> list[bytes] | None:
+    if (type(message) is list or type(message) is tuple) and message:
+        parts: list[Any] = list(message)
+        if all(type(part) is bytes for part in parts):
+            return parts
+    return None
+
+
+def _py_send_plain(sock: zmq.Socket[bytes], message: object) -> bool | None:
+    if type(message) is bytes:
+        return _py_send(sock, message)
+    parts = _py_bytes_parts(message)
+    return None if parts is None else _py_send(sock, parts)
+
+
 def _py_events(sock: zmq.Socket[bytes]) -> int:
     return int(sock.get(_EVENTS))
 
 
+def pure_python_forced() -> bool:
+    """Whether ``ZEROMQ_PURE_PYTHON`` asks for the pure-Python calls: any value
+    but empty or ``0`` does. Read at import; it does not change the build."""
+    return os.environ.get("ZEROMQ_PURE_PYTHON", "").strip() not in ("", "0")
+
+
 def _load_speedups() -> Any:
-    if os.environ.get("ZEROMQ_PURE_PYTHON"):
+    if pure_python_forced():
         return None
     try:
         from . import _speedups  # type: ignore[attr-defined]
@@ -163,6 +184,12 @@ def _load_speedups() -> Any:
         return None
     lib = _libzmq()
     if lib is None:
+        return None
+    # A build older than this module (a stale in-place build) lacks a call
+    # that it relies on: run in pure Python rather than fail to import.
+    if not all(
+        hasattr(_speedups, name) for name in ("recv", "recv_parts", "send", "send_plain", "events", "bytes_parts")
+    ):
         return None
     try:
         addresses = tuple(ctypes.cast(getattr(lib, name), ctypes.c_void_p).value for name in _FUNCTIONS)
@@ -179,13 +206,21 @@ ACCELERATED: bool = _SPEEDUPS is not None
 recv_message: Callable[[Any], list[bytes] | None]
 recv_parts: Callable[[Any], list[Any] | None]  # parts that export the buffer protocol
 send_message: Callable[[Any, object], bool]
+send_plain: Callable[[Any, object], bool | None]
+"""`send_message` of a message that needs no conversion (bytes, or a
+non-empty list or tuple of bytes); None, having sent nothing, for others."""
 events: Callable[[Any], int]
+bytes_parts: Callable[[object], list[bytes] | None]
+"""A new list of a message's parts when it is a non-empty list or tuple of
+bytes (nothing to convert), else None."""
 if _SPEEDUPS is not None:
     recv_message, recv_parts = _SPEEDUPS.recv, _SPEEDUPS.recv_parts
-    send_message, events = _SPEEDUPS.send, _SPEEDUPS.events
+    send_message, events, bytes_parts = _SPEEDUPS.send, _SPEEDUPS.events, _SPEEDUPS.bytes_parts
+    send_plain = _SPEEDUPS.send_plain
 else:
     recv_message, recv_parts = _py_recv, _py_recv_parts
-    send_message, events = _py_send, _py_events
+    send_message, events, bytes_parts = _py_send, _py_events, _py_bytes_parts
+    send_plain = _py_send_plain
 
 
 def target_of(native: zmq.Socket[bytes]) -> Any:

@@ -23,7 +23,6 @@ emitter mode, and on to the end after the observer is closed or dropped.
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import errno
 import struct
@@ -35,6 +34,7 @@ from typing import TYPE_CHECKING, Literal, get_args
 
 import zmq
 
+from . import _backends
 from ._errors import ZMQError, from_zmq
 from ._sockets import Pair
 
@@ -186,13 +186,19 @@ def _observer_closed() -> ZMQError:
 # docstring) until `_sweep()` finds the end.
 _PARKED: set[Observer] = set()
 
-# The pump tasks: asyncio keeps only weak references to tasks.
-_PUMPS: set[asyncio.Task[None]] = set()
-
 
 def _sweep() -> None:
     for observer in list(_PARKED):
         observer._drain_now()
+
+
+class _Turn:
+    """A pending `Observer.receive()`'s place in line."""
+
+    __slots__ = ("woken",)
+
+    def __init__(self) -> None:
+        self.woken: _backends.Event | None = None
 
 
 class Observer:
@@ -218,7 +224,7 @@ class Observer:
         "_pump",
         "_socket",
         "_stopped",
-        "_waiter",
+        "_waiters",
     )
 
     def __init__(self, socket: SocketBase) -> None:
@@ -239,9 +245,11 @@ class Observer:
             raise ZMQError(errno.EBUSY, "Cannot observe a socket in use by a running Proxy")
         self._socket: weakref.ref[SocketBase] = weakref.ref(socket)
         self._events: collections.deque[Event] = collections.deque()
-        self._waiter: asyncio.Future[None] | None = None
+        # The pending receive()s, oldest first: only the first may take an
+        # event; the others wait for their turn (as the sockets' receives do).
+        self._waiters: collections.deque[_Turn] = collections.deque()
         self._listeners: dict[str, list[Listener]] | None = None
-        self._pump: asyncio.Task[None] | None = None
+        self._pump: _backends.Task | None = None
         self._pair: Pair | None = None
         # `close()` was called: deliver nothing more.
         self._stopped = False
@@ -314,7 +322,30 @@ class Observer:
         self._keep_draining()
 
     def _socket_closed(self) -> None:
-        """Called by the socket when it closes: read on until "end"."""
+        """Called by the socket when it closes: read on until "end".
+
+        In whichever thread closed it: a thread-safe socket's last loop to
+        let go of it may be another thread's than the observer's. The pump,
+        the queue and the waiting receives belong to the loop (or trio run)
+        the pump runs in, whose objects no other thread may touch, so the
+        work is handed to that loop. One that has ended for good runs
+        nothing any more, and nothing of it waits: then the closing thread
+        drains the observer (in its own loop's pump, or what is there now,
+        parked until the end). Never raises: it runs inside `close()`.
+        """
+        if self._ended:
+            return
+        pump = self._pump
+        if pump is not None and not pump.runner.is_current():
+            try:
+                pump.runner.call_soon(self._socket_closed_here)
+                return
+            except RuntimeError:
+                pass  # the pump's loop has ended (just now, perhaps)
+        self._keep_draining()
+
+    def _socket_closed_here(self) -> None:
+        """`_socket_closed`, handed to the pump's loop and run in it."""
         if not self._ended:
             self._keep_draining()
 
@@ -322,12 +353,14 @@ class Observer:
 
     async def receive(self) -> Event:
         """The next event; waits without blocking the event loop until one
-        comes. Cancelling a pending `receive()` loses no event.
+        comes. Any number of tasks may wait at once: they get one event each,
+        in the order they called. Cancelling a pending `receive()` loses no
+        event: it is there for the next one.
 
         Raises:
             ZMQError: ``ENOTSOCK`` when the observer is closed or has given
-                its ``"end"`` event; ``EBUSY`` in emitter mode (after `on()`)
-                or when another `receive()` is pending.
+                its ``"end"`` event (the receives waiting then all fail);
+                ``EBUSY`` in emitter mode (after `on()`).
         """
         if self._listeners is not None:
             raise ZMQError(
@@ -335,21 +368,35 @@ class Observer:
                 "Observer is in event emitter mode: after on() its events go to the "
                 "listeners and receive() is not available",
             )
-        if self._waiter is not None:
-            raise ZMQError(errno.EBUSY, "Observer is busy: another receive() is already pending")
         events = self._events
-        while not events:
-            if self._stopped or self._ended:
-                raise _observer_closed()
-            loop = asyncio.get_running_loop()
-            self._start_pump()
-            waiter = self._waiter = loop.create_future()
-            try:
-                await waiter
-            finally:
-                self._waiter = None
-        # Taken only now, in this task's own step: a cancelled wait took nothing.
-        return events.popleft()
+        waiters = self._waiters
+        if events and not waiters:
+            return events.popleft()  # nobody before this one: no wait
+        backend = _backends.current()
+        turn = _Turn()
+        waiters.append(turn)
+        try:
+            while True:
+                if events:
+                    if waiters[0] is turn:
+                        # Taken only now, in this task's own step: a
+                        # cancelled wait took nothing.
+                        return events.popleft()
+                elif self._stopped or self._ended:
+                    raise _observer_closed()  # nothing more will come, for any waiter
+                else:
+                    self._start_pump()
+                # A fresh event per wait (trio's cannot be cleared): set by
+                # _wake for the first in line, or for all when none will come.
+                turn.woken = backend.event()
+                await turn.woken.wait()
+        finally:
+            # Leave the line however it ends; the next one's turn comes at once.
+            if waiters and waiters[0] is turn:
+                waiters.popleft()
+                self._wake()
+            else:
+                waiters.remove(turn)
 
     def __aiter__(self) -> Observer:
         return self
@@ -372,8 +419,9 @@ class Observer:
         events go to the listeners (events of a type without listener are
         dropped) and `receive()` raises. Events queued and not yet received
         go to the listeners too. A listener that raises is reported to the
-        event loop's exception handler; the other listeners and later events
-        are not affected. Must be called with an event loop running.
+        event loop's exception handler (under trio, logged to the ``zeromq``
+        logger); the other listeners and later events are not affected. Must
+        be called with an event loop (or trio run) running.
 
         Returns:
             The observer, so calls can be chained.
@@ -387,12 +435,12 @@ class Observer:
         _check_type(type)
         if not callable(listener):
             raise TypeError(f"listener must be callable, not {listener.__class__.__name__}")
-        if self._waiter is not None:
+        if self._waiters:
             raise ZMQError(
                 errno.EBUSY, "Cannot switch to event emitter mode while a receive() is pending"
             )
         try:
-            loop = asyncio.get_running_loop()
+            runner = _backends.current_runner()
         except RuntimeError:
             raise RuntimeError(
                 "events.on() needs a running event loop (its listeners are called from "
@@ -406,7 +454,7 @@ class Observer:
                 # listeners added right after this one get them too.
                 queued = list(self._events)
                 self._events.clear()
-                loop.call_soon(self._emit_all, queued)
+                runner.call_soon(self._emit_all, queued)
         listeners.setdefault(type, []).append(listener)
         self._start_pump()
         return self
@@ -442,13 +490,11 @@ class Observer:
             try:
                 listener(event)
             except Exception as exc:
-                asyncio.get_running_loop().call_exception_handler(
-                    {
-                        "message": f"Exception in a zeromq.Observer listener for {event.type!r} events",
-                        "exception": exc,
-                        "event": event,
-                        "observer": self,
-                    }
+                _backends.current_runner().report(
+                    f"Exception in a zeromq.Observer listener for {event.type!r} events",
+                    exc,
+                    event=event,
+                    observer=self,
                 )
 
     # -- the pump ------------------------------------------------------------
@@ -463,20 +509,26 @@ class Observer:
             self._wake()
 
     def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        """Wake the first receive in line; all of them once no event will
+        come (each then fails, or waits for its turn to take one left)."""
+        waiters = self._waiters
+        if not waiters:
+            return
+        for turn in waiters if self._stopped or self._ended else (waiters[0],):
+            woken = turn.woken
+            if woken is not None and not woken.is_set():
+                woken.set()
 
     def _start_pump(self) -> bool:
-        """Make sure a pump reads the Pair on the running loop; False if none can."""
+        """Make sure a pump reads the Pair on the running loop (or trio run);
+        False if none can."""
         if self._pair is None:
             return True
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
+        runner = _backends.current_runner_or_none()
+        if runner is None:
             return False
         pump = self._pump
-        if pump is not None and pump.get_loop() is loop:
+        if pump is not None and pump.runner == runner:
             if not pump.done():
                 return True
             if pump.cancelled():
@@ -484,9 +536,7 @@ class Observer:
                 return False
         elif pump is not None and not pump.done():
             return False  # pumping on another loop
-        pump = self._pump = loop.create_task(self._run_pump(), name="zeromq.Observer pump")
-        _PUMPS.add(pump)
-        pump.add_done_callback(_PUMPS.discard)
+        self._pump = runner.spawn(self._run_pump, "zeromq.Observer pump")
         return True
 
     async def _run_pump(self) -> None:
@@ -506,9 +556,10 @@ class Observer:
             # Our Pair was closed after the monitor stopped, or the context
             # is terminating: either way no event will come.
             self._finish()
-        except asyncio.CancelledError:
-            # The loop is shutting down. The Pair stays open for a later
-            # pump; a closing socket's observer waits parked for its end.
+        except BaseException:
+            # Cancelled: the loop (or trio run) is shutting down. The Pair
+            # stays open for a later pump; a closing socket's observer waits
+            # parked for its end.
             if self._pair is not None:
                 socket = self._socket()
                 if socket is None or socket.closed:

@@ -9,12 +9,14 @@ which enters libzmq's proxy again.
 libzmq sockets must not be used from two threads at once, so for the length
 of the run the engine lets go of the sockets (it stops watching their fds)
 and everything that would touch them from the event loop's thread refuses
-(`send`, `receive`, `bind`, `connect`...) or is deferred (`close`).
+(`send`, `receive`, `bind`, `connect`...) or is deferred (`close`). A
+thread-safe DRAFT socket is lent for every event loop using it (each loop's
+lane lets go in its own thread); its close() from another thread's loop
+steers the proxy from run()'s loop.
 """
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import contextlib
 import errno
@@ -22,13 +24,13 @@ import struct
 import threading
 import uuid
 from collections.abc import Callable
-from typing import Any, Generic, NamedTuple, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 import zmq
 
+from . import _backends
 from ._engine import Writable
 from ._errors import ZMQError, from_zmq
-from ._native import CLOSED_TARGET, target_of
 from ._socket import SocketBase
 from ._sockets import Pair, Socket
 
@@ -64,6 +66,15 @@ class _Steering:
         self.ended = 0
 
 
+class _Answer:
+    """Where a statistics() call gets its STATISTICS answer."""
+
+    __slots__ = ("values",)
+
+    def __init__(self) -> None:
+        self.values: list[int] | None = None
+
+
 class ProxyEndStatistics(NamedTuple):
     """What went through one end of a proxy. libzmq counts message parts
     (frames), not whole messages."""
@@ -85,21 +96,20 @@ class ProxyStatistics(NamedTuple):
     back_end: ProxyEndStatistics
 
 
-# What the engine's calls get while a proxy's thread uses the socket: the
-# target of a closed socket, so that they fail (ENOTSOCK) instead of touching
-# a socket another thread is using.
-_LENT_TARGET: Any = CLOSED_TARGET
-
-
 def _serve(
     natives: list[zmq.Socket[bytes]],
     capture: zmq.Socket[bytes] | None,
     control: zmq.Socket[bytes],
     steering: _Steering,
-    loop: asyncio.AbstractEventLoop,
+    runner: _backends.Runner,
     report: Callable[[BaseException | None], None],
 ) -> None:
-    """The proxy's thread."""
+    """The proxy's thread.
+
+    A thread of its own rather than asyncio's executor or trio's thread
+    cache: a proxy may run for the life of the program, and must not take
+    one of the few threads those keep for short blocking calls.
+    """
     error: BaseException | None = None
     try:
         while True:
@@ -123,9 +133,9 @@ def _serve(
     finally:
         control.close(linger=0)
     try:
-        loop.call_soon_threadsafe(report, error)
+        runner.call_soon(report, error)
     except RuntimeError:
-        # The event loop is gone: no one will run `report`, and no one else
+        # The event loop (or trio run) is gone: no one will run `report`, and no one else
         # uses the sockets now. Close what run() would have closed.
         for native in set(natives):
             native.close()
@@ -142,9 +152,11 @@ class Proxy(Generic[F, B]):
 
     Bind or connect both ends (and set their options) first, then
     ``await proxy.run()``. While it runs, the sockets belong to the proxy's
-    thread: their `send` and `receive` raise a `ZMQError` (``ENOTSOCK``),
-    `bind`, `connect`, `unbind` and `disconnect` too (``EBUSY``), and their
-    `close()` terminates the proxy.
+    thread: their `send` and `receive` raise a `ZMQError` (``ENOTSOCK``,
+    saying that a running Proxy uses the socket), in every event loop that
+    uses a thread-safe DRAFT socket (`Server`, `Gather`, ...); `bind`,
+    `connect`, `unbind` and `disconnect` too (``EBUSY``), and their
+    `close()`, from any thread, terminates the proxy.
 
     Args:
         front_end: the front-end socket.
@@ -166,9 +178,11 @@ class Proxy(Generic[F, B]):
         "_capture",
         "_control",
         "_done",
+        "_error",
         "_expected",
         "_front_end",
         "_lock",
+        "_runner",
         "_state",
         "_steering",
     )
@@ -189,16 +203,19 @@ class Proxy(Generic[F, B]):
         self._capture = capture
         self._state = _READY
         self._control: Pair | None = None
-        self._done: asyncio.Future[BaseException | None] | None = None
-        self._lock = asyncio.Lock()
+        # Set once the proxy's thread has ended, with what it raised.
+        self._done: _backends.Event | None = None
+        self._error: BaseException | None = None
+        # Made on first use, for the library then running.
+        self._lock: _backends.Lock | None = None
+        # The loop (or trio run) of run(), which alone steers the proxy.
+        self._runner: _backends.Runner | None = None
         self._steering = _Steering()
         # The counts of libzmq's proxy runs that pause() ended, summed.
         self._base = [0] * _STATISTICS_PARTS
         # Who each STATISTICS answer still to come is for, in the order they
         # were asked: None for pause()'s (added to _base), or a statistics() call.
-        self._expected: collections.deque[asyncio.Future[list[int]] | None] = (
-            collections.deque()
-        )
+        self._expected: collections.deque[_Answer | None] = collections.deque()
 
     def __repr__(self) -> str:
         return f"<zeromq.Proxy {self._state} {self._front_end!r} {self._back_end!r}>"
@@ -243,7 +260,7 @@ class Proxy(Generic[F, B]):
                 running (``EBUSY``) or was terminated (``EFSM``); or the
                 proxy failed, e.g. its context was terminated (``ETERM``).
         """
-        loop = asyncio.get_running_loop()
+        backend = _backends.current()
         if self._state == _RUNNING:
             raise ZMQError(errno.EBUSY, "Proxy is already running")
         if self._state == _TERMINATED:
@@ -262,10 +279,11 @@ class Proxy(Generic[F, B]):
         control.connect(address)
 
         for _, sock in roles:
-            _lend(sock, self)
+            sock._lend(self)
         self._control = control
         self._state = _RUNNING
-        done = self._done = loop.create_future()
+        runner = self._runner = backend.runner()
+        done = self._done = backend.event()
         capture = self._capture
         thread = threading.Thread(
             target=_serve,
@@ -274,7 +292,7 @@ class Proxy(Generic[F, B]):
                 None if capture is None else capture._native,
                 theirs,
                 self._steering,
-                loop,
+                runner,
                 self._stopped,
             ),
             name="zeromq.Proxy",
@@ -284,7 +302,7 @@ class Proxy(Generic[F, B]):
             thread.start()
         except BaseException:
             for _, sock in roles:
-                _give_back(sock)
+                sock._give_back()
             self._state = _READY
             self._control = None
             control.close()
@@ -292,15 +310,16 @@ class Proxy(Generic[F, B]):
             raise
 
         try:
-            error = await asyncio.shield(done)
-        except asyncio.CancelledError:
+            await done.wait()
+        except BaseException:  # cancelled (a task's cancel, a trio cancel scope)
             if self._state == _RUNNING:
                 self.terminate()
             # Wait for the thread to let go of the sockets (it does at once
-            # after TERMINATE); a second cancellation stops only the wait.
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.shield(done)
+            # after TERMINATE); under asyncio a second cancellation stops
+            # only the wait.
+            await backend.wait_uncancelled(done)
             raise
+        error, self._error = self._error, None
         if error is not None:
             if isinstance(error, zmq.ZMQError):
                 raise from_zmq(error, "Proxy stopped") from None
@@ -313,23 +332,39 @@ class Proxy(Generic[F, B]):
             self._control.close()
         ends = {id(s): s for s in (self._front_end, self._back_end)}.values()
         for sock in ends:
-            _give_back(sock)
+            sock._give_back()
             if sock._closed:
-                sock._native.close()  # its close() came during the run
+                sock._close_after_proxy()  # its close() came during the run
             else:
                 sock.close()
         capture = self._capture
         if capture is not None:
-            _give_back(capture)
+            capture._give_back()
             if capture._closed:
-                capture._native.close()
+                capture._close_after_proxy()
         done = self._done
-        if done is not None and not done.done():
-            done.set_result(error)
+        if done is not None and not done.is_set():
+            self._error = error
+            done.set()
 
     def _end_closed(self) -> None:
         """`close()` of a socket the proxy's thread uses: stop the proxy,
-        which closes the socket when the thread has let go of it."""
+        which closes the socket when the thread has let go of it.
+
+        From any thread (a thread-safe socket is closed by the last of its
+        loops to let go of it): the steering is run()'s loop's, so it is
+        handed to that loop, unless that has ended (then no other thread
+        steers the proxy any more)."""
+        runner = self._runner
+        if runner is not None and not runner.is_current():
+            try:
+                runner.call_soon(self._end_closed_here)
+                return
+            except RuntimeError:
+                pass  # run()'s loop has ended
+        self._end_closed_here()
+
+    def _end_closed_here(self) -> None:
         if self._state == _RUNNING:
             # A failure means the proxy's thread has already gone.
             with contextlib.suppress(ZMQError):
@@ -355,14 +390,14 @@ class Proxy(Generic[F, B]):
         waiter = self._expected.popleft()
         if waiter is None:
             self._base = [a + b for a, b in zip(self._base, values, strict=True)]
-        elif not waiter.done():
-            waiter.set_result(values)
+        elif waiter.values is None:
+            waiter.values = values
 
     def _command(self, what: str, command: bytes) -> None:
         control = self._check_running(what)
         native = control._native
         try:
-            if not self._lock.locked():
+            if self._lock is None or not self._lock.locked():
                 # Take what has come meanwhile (statistics() does, while it
                 # holds the lock), so that it does not pile up.
                 while True:
@@ -444,17 +479,19 @@ class Proxy(Generic[F, B]):
                 before it answers.
         """
         control = self._check_running("read the proxy's statistics")
+        if self._lock is None:
+            self._lock = _backends.current().lock()
         async with self._lock:  # one reader of the answers at a time
             control = self._check_running("read the proxy's statistics")
-            answer: asyncio.Future[list[int]] | None = None
+            answer: _Answer | None = None
             try:
                 if not self._steering.paused:
                     await control.send(b"STATISTICS")
-                    answer = asyncio.get_running_loop().create_future()
+                    answer = _Answer()
                     self._expected.append(answer)
                 # Paused: the counts are those of the runs pause() ended, once
                 # their answers are in.
-                while self._expected and (answer is None or not answer.done()):
+                while self._expected and (answer is None or answer.values is None):
                     self._take_answer(await control.receive())
             except ZMQError:
                 if control.closed:
@@ -463,8 +500,8 @@ class Proxy(Generic[F, B]):
                     ) from None
                 raise
             values = self._base
-            if answer is not None:
-                values = [a + b for a, b in zip(values, answer.result(), strict=True)]
+            if answer is not None and answer.values is not None:
+                values = [a + b for a, b in zip(values, answer.values, strict=True)]
         return ProxyStatistics(ProxyEndStatistics(*values[:4]), ProxyEndStatistics(*values[4:8]))
 
 
@@ -476,26 +513,12 @@ def _check_can_lend(role: str, sock: SocketBase) -> None:
     if sock._endpoints <= 0:
         raise ZMQError(errno.EINVAL, f"Proxy {role} socket must be bound or connected before run()")
     for receiving in (True, False):
-        owner = sock._receive_owner if receiving else sock._send_owner
-        if owner is not None and not sock._take_over(receiving):
+        if sock._pending(receiving):
             raise ZMQError(
                 errno.EBUSY,
                 f"Proxy {role} socket has a pending {'receive' if receiving else 'send'}: "
                 "the proxy cannot take it over",
             )
-
-
-def _lend(sock: SocketBase, proxy: Proxy[Any, Any]) -> None:
-    """Let the proxy's thread have the socket: the engine lets go of it."""
-    sock._unwatch()
-    sock._target = _LENT_TARGET
-    sock._proxy = proxy
-
-
-def _give_back(sock: SocketBase) -> None:
-    sock._proxy = None
-    if not sock._closed:
-        sock._target = target_of(sock._native)
 
 
 __all__ = ["Proxy", "ProxyEndStatistics", "ProxyStatistics"]

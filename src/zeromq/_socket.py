@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import errno
 import time
@@ -12,24 +11,18 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import zmq
 
-from ._engine import Engine, Readable, Writable
-from ._errors import ZMQError, closed_error, from_zmq
-from ._native import CLOSED_TARGET
-from ._native import events as _events
+from . import _backends
+from ._backends import _asyncio
+from ._engine import _ATTACHING, Engine
+from ._errors import ZMQError, address_hint, closed_error, from_zmq
+from ._lifecycle import closing, socket_made
+from ._native import CLOSED_TARGET, target_of
 from ._options import OPTIONS, Option, apply_keywords, get_option, routing_id_bytes
 
 if TYPE_CHECKING:
     from ._context import Context
     from ._observer import Observer
     from ._proxy import Proxy
-
-
-def _runs_in(loop: asyncio.AbstractEventLoop) -> bool:
-    """Whether this thread is running `loop`."""
-    try:
-        return asyncio.get_running_loop() is loop
-    except RuntimeError:
-        return False
 
 
 # Addresses this process stopped listening on lately (unbind() or close()),
@@ -96,6 +89,7 @@ class SocketBase(Engine):
         self._option_cache: dict[str, object] = {}
         self._observer: Observer | None = None
         context._sockets.add(self)
+        socket_made()
         try:
             apply_keywords(self, type(self).__name__, self._keywords, options)
         except BaseException:
@@ -130,26 +124,53 @@ class SocketBase(Engine):
         """
         if self._closed:
             return
-        loop = self._loop
-        if loop is not None and loop.is_running() and not _runs_in(loop):
+        # Decided under the lock an operation starting in a loop (or trio
+        # run) takes to watch the fd (see engine._ATTACHING): either that loop
+        # is seen here and closes the socket itself, or the operation sees
+        # _closed.
+        with _ATTACHING:
+            if self._closed:
+                return
+            runner = self._runner_elsewhere()
             self._closed = True
-            loop.call_soon_threadsafe(self._close_now)
-            return
+        if runner is not None:
+            try:
+                runner.call_soon(self._close_now)
+                return
+            except RuntimeError:
+                pass  # it ended just now: nothing waits any more
         self._close_now()
 
-    def _close_at_exit(self) -> None:
+    def _close_at_exit(self, deadline: float) -> None:
         """Close at process exit. A socket whose event loop still runs in
         another (daemon) thread is closed quietly: its waiters are not woken
-        from this thread, and that thread dies with the process."""
+        from this thread, and that thread dies with the process. (`deadline`,
+        the monotonic time by which loops must have let go of the sockets,
+        is for the thread-safe sockets.)"""
         if self._closed:
             return
-        loop = self._loop
-        if loop is not None and loop.is_running() and not _runs_in(loop):
+        if self._runner_elsewhere() is not None:
             self._closed = True
             self._target = CLOSED_TARGET
+            closing(self._context, self._native)
             self._native.close()
             return
         self.close()
+
+    def _runner_elsewhere(self) -> _backends.Runner | None:
+        """The event loop or trio run watching the socket, when another
+        thread runs it (it must be the one to wake its waiters)."""
+        runner: _backends.Runner
+        watch = self._trio_watch
+        if watch is not None and not watch.done:
+            runner = watch.runner
+        elif self._loop is not None:
+            runner = _asyncio.Runner(self._loop)
+        else:
+            return None
+        if runner.is_running() and not runner.is_current():
+            return runner
+        return None
 
     def _close_now(self) -> None:
         if self._native.closed:
@@ -168,6 +189,7 @@ class SocketBase(Engine):
                         self._native.unbind(names[-1])
                 _released(names)
             self._bound.clear()
+            closing(self._context, self._native)  # for the exit hint
             self._native.close()
         else:
             # A running proxy's thread uses the native socket: the proxy
@@ -176,6 +198,28 @@ class SocketBase(Engine):
         observer = self._observer
         if observer is not None:
             observer._socket_closed()
+
+    def _lend(self, proxy: Proxy[Any, Any]) -> None:
+        """Let a running proxy's thread have the libzmq socket: the engine
+        lets go of it (stops watching its fd), and its send and receive
+        fail (ENOTSOCK, naming the Proxy: see Engine._error) without
+        touching it. Called by `Proxy.run()` in its loop's thread."""
+        self._unwatch()
+        self._target = CLOSED_TARGET
+        self._proxy = proxy
+
+    def _close_after_proxy(self) -> None:
+        """Finish a close() that came while a running Proxy's thread had the
+        socket: that thread has let go of it now (called in run()'s loop)."""
+        if not self._native.closed:
+            closing(self._context, self._native)  # for the exit hint
+            self._native.close()
+
+    def _give_back(self) -> None:
+        """The proxy's thread has let go of the libzmq socket."""
+        self._proxy = None
+        if not self._closed:
+            self._target = target_of(self._native)
 
     async def __aenter__(self) -> Self:
         return self
@@ -203,7 +247,9 @@ class SocketBase(Engine):
 
     # -- addresses ---------------------------------------------------------
 
-    def _address_call(self, what: str, address: object, call: Callable[[str], object]) -> None:
+    def _address_call(self, what: str, address: object, call: Callable[[str], object]) -> str:
+        """Run a bind/unbind/connect/disconnect; return the endpoint (for a
+        bind, the one libzmq resolved, e.g. the port chosen for ``:*``)."""
         address = _check_address(address, what)
         if self._closed:
             raise closed_error(self._orphaned)
@@ -214,17 +260,32 @@ class SocketBase(Engine):
         try:
             call(address)
         except zmq.ZMQError as exc:
-            raise from_zmq(exc, f"Cannot {what}", address) from None
+            hint = address_hint(what, address, exc.errno)
+            raise from_zmq(exc, f"Cannot {what}", address, hint) from None
+        # An inproc connect attaches its pipe in this thread, without a
+        # command, so the fd is not signalled: waiting operations would not
+        # learn that they can go on.
+        self._wake_waiting()
         self._endpoints += 1 if what in ("bind", "connect") else -1
         if what == "bind":
             endpoint = get_option(self, _LAST_ENDPOINT) or address
+            if "://" not in endpoint:  # libzmq 4.3.4 reports a udp bind without its scheme
+                endpoint = address.partition("://")[0] + "://" + endpoint
             self._bound.append([address] if endpoint == address else [address, endpoint])
-        elif what == "unbind":
+            return str(endpoint)
+        if what == "unbind":
             for names in self._bound:
                 if address in names:
                     self._bound.remove(names)
                     _released(names)
                     break
+        return address
+
+    def _wake_waiting(self) -> None:
+        """Have the waiting operations look at the socket again, after a
+        change libzmq signals to nobody."""
+        if self._receivers or self._senders:
+            self._poll()
 
     def _check_security(self, what: str, address: str) -> None:
         """Refuse what libzmq would abort the process for.
@@ -245,10 +306,11 @@ class SocketBase(Engine):
                 address=address,
             )
 
-    async def bind(self, address: str) -> None:
+    async def bind(self, address: str) -> str:
         """Bind to an address such as ``tcp://127.0.0.1:5555``, ``ipc:///tmp/x``
-        or ``inproc://name``; ``tcp://127.0.0.1:*`` binds a random port, which
-        `last_endpoint` then tells.
+        or ``inproc://name``, and return the endpoint bound:
+        ``tcp://127.0.0.1:*`` binds a random port and returns the address with
+        that port (``tcp://127.0.0.1:41234``, also in `last_endpoint`).
 
         An address this process unbound or closed a socket on can be bound
         again right away: libzmq frees a tcp port in the background, so for
@@ -262,8 +324,7 @@ class SocketBase(Engine):
         delay = 0.001
         while True:
             try:
-                self._address_call("bind", address, self._native.bind)
-                return
+                return self._address_call("bind", address, self._native.bind)
             except ZMQError as exc:
                 # Retry only an address this process released a moment ago
                 # (see _RELEASED): libzmq gives no signal to wait for instead.
@@ -272,7 +333,7 @@ class SocketBase(Engine):
                     raise
                 if time.monotonic() + delay > released + _REBIND_SECONDS:
                     raise
-            await asyncio.sleep(delay)
+            await _backends.current().sleep(delay)
             delay = min(delay * 2, 0.05)
 
     async def unbind(self, address: str) -> None:
@@ -309,24 +370,24 @@ class SocketBase(Engine):
     def readable(self) -> bool:
         """Whether `receive()` would complete at once; always False for a
         class that cannot receive and for a closed socket."""
-        return isinstance(self, Readable) and self._ready(zmq.POLLIN)
+        return hasattr(self, "receive") and self._ready(zmq.POLLIN)
 
     @property
     def writable(self) -> bool:
         """Whether `send()` would complete at once; always False for a class
         that cannot send and for a closed socket."""
-        return isinstance(self, Writable) and self._ready(zmq.POLLOUT)
+        return hasattr(self, "send") and self._ready(zmq.POLLOUT)
 
     def _ready(self, flag: int) -> bool:
         if self._closed:
             return False
         try:
-            return bool(_events(self._target) & flag)
+            return bool(self._read_events() & flag)
         except zmq.ZMQError:
             return False
         finally:
             # Reading ZMQ_EVENTS consumes the fd's edge: wake who it concerns.
-            if self._receive_waiter is not None or self._send_waiter is not None:
+            if self._receivers or self._senders:
                 self._poll()
 
     @property

@@ -3,6 +3,7 @@
 from typing import Literal, NoReturn
 
 from ._context import Context
+from ._draft import GroupReceive, GroupSend, RoutedReceive, RoutedSend, SinglePartWritable
 from ._engine import Readable, Writable
 from ._socket import SocketBase
 
@@ -63,244 +64,496 @@ class Socket(SocketBase):
         vmci_connect_timeout: int = ...,
         zap_domain: str | bytes | None = ...,
         zap_enforce_domain: bool = ...,
+        socks_username: str | bytes | None = ...,
+        socks_password: str | bytes | None = ...,
+        in_batch_size: int = ...,
+        out_batch_size: int = ...,
     ) -> None: ...
     @property
     def affinity(self) -> int:
-        """Bit mask of the I/O threads that handle new connections."""
+        """Bit mask of the I/O threads that handle new connections.
+
+        Type: int (unsigned 64-bit, 0 to 2**64-1). Default: 0.
+        """
     @affinity.setter
     def affinity(self, value: int) -> None: ...
     @property
     def backlog(self) -> int:
-        """Maximum queue of pending incoming connections."""
+        """Maximum queue of pending incoming connections.
+
+        Type: int (32-bit), in connections. Default: 100.
+        """
     @backlog.setter
     def backlog(self, value: int) -> None: ...
     @property
     def connect_timeout(self) -> int:
-        """Milliseconds before a TCP connect attempt gives up; 0 leaves it to the OS."""
+        """Milliseconds before a TCP connect attempt gives up; 0 leaves it to the OS.
+
+        Type: int (32-bit), in milliseconds. Default: 0.
+        """
     @connect_timeout.setter
     def connect_timeout(self, value: int) -> None: ...
     @property
     def curve_public_key(self) -> str | None:
-        """This socket's long-term CURVE public key (clients must set it)."""
+        """This socket's long-term CURVE public key (clients must set it).
+
+        Type: str | None; set as str | bytes | None. Default: None (unset).
+        """
     @curve_public_key.setter
     def curve_public_key(self, value: str | bytes | None) -> None: ...
     @property
     def curve_secret_key(self) -> str | None:
-        """This socket's long-term CURVE secret key (clients and servers)."""
+        """This socket's long-term CURVE secret key (clients and servers).
+
+        Type: str | None; set as str | bytes | None. Default: None (unset).
+        """
     @curve_secret_key.setter
     def curve_secret_key(self, value: str | bytes | None) -> None: ...
     @property
     def curve_server(self) -> bool:
-        """Act as CURVE server: needs `curve_secret_key`."""
+        """Act as CURVE server: needs `curve_secret_key`.
+
+        Type: bool. Default: False.
+        """
     @curve_server.setter
     def curve_server(self, value: bool) -> None: ...
     @property
     def curve_server_key(self) -> str | None:
-        """The server's CURVE public key, set on clients."""
+        """The server's CURVE public key, set on clients.
+
+        Type: str | None; set as str | bytes | None. Default: None (unset).
+        """
     @curve_server_key.setter
     def curve_server_key(self, value: str | bytes | None) -> None: ...
     @property
     def gssapi_plain_text(self) -> bool:
-        """Send GSSAPI messages unencrypted (needs a libzmq built with GSSAPI)."""
+        """Send GSSAPI messages unencrypted (needs a libzmq built with GSSAPI).
+
+        Type: bool. Default: False.
+        """
     @gssapi_plain_text.setter
     def gssapi_plain_text(self, value: bool) -> None: ...
     @property
     def gssapi_principal(self) -> str | None:
-        """Name of this socket's GSSAPI principal (needs a libzmq built with GSSAPI)."""
+        """Name of this socket's GSSAPI principal (needs a libzmq built with GSSAPI).
+
+        Type: str | None; set as str | bytes | None. Default: None (unset).
+        """
     @gssapi_principal.setter
     def gssapi_principal(self, value: str | bytes | None) -> None: ...
     @property
     def gssapi_principal_name_type(self) -> Literal["host_based", "user_name", "krb5_principal"]:
-        """How `gssapi_principal` is read (needs a libzmq built with GSSAPI)."""
+        """How `gssapi_principal` is read (needs a libzmq built with GSSAPI).
+
+        Type: Literal["host_based", "user_name", "krb5_principal"]. Default: 'host_based'.
+        """
     @gssapi_principal_name_type.setter
     def gssapi_principal_name_type(self, value: Literal["host_based", "user_name", "krb5_principal"]) -> None: ...
     @property
     def gssapi_server(self) -> bool:
-        """Act as GSSAPI server (needs a libzmq built with GSSAPI)."""
+        """Act as GSSAPI server (needs a libzmq built with GSSAPI).
+
+        Type: bool. Default: False.
+        """
     @gssapi_server.setter
     def gssapi_server(self, value: bool) -> None: ...
     @property
     def gssapi_service_principal(self) -> str | None:
-        """Name of the GSSAPI principal of the server (needs a libzmq built with GSSAPI)."""
+        """Name of the GSSAPI principal of the server (needs a libzmq built with GSSAPI).
+
+        Type: str | None; set as str | bytes | None. Default: None (unset).
+        """
     @gssapi_service_principal.setter
     def gssapi_service_principal(self, value: str | bytes | None) -> None: ...
     @property
     def gssapi_service_principal_name_type(self) -> Literal["host_based", "user_name", "krb5_principal"]:
-        """How `gssapi_service_principal` is read (needs a libzmq built with GSSAPI)."""
+        """How `gssapi_service_principal` is read (needs a libzmq built with GSSAPI).
+
+        Type: Literal["host_based", "user_name", "krb5_principal"]. Default: 'host_based'.
+        """
     @gssapi_service_principal_name_type.setter
     def gssapi_service_principal_name_type(self, value: Literal["host_based", "user_name", "krb5_principal"]) -> None: ...
     @property
     def handshake_interval(self) -> int:
-        """Milliseconds a new connection has to finish its handshake; 0 is no limit."""
+        """Milliseconds a new connection has to finish its handshake; 0 is no limit.
+
+        Type: int (32-bit), in milliseconds. Default: 30000.
+        """
     @handshake_interval.setter
     def handshake_interval(self, value: int) -> None: ...
     @property
     def heartbeat_interval(self) -> int:
-        """Milliseconds between ZMTP PINGs; 0 sends none."""
+        """Milliseconds between ZMTP PINGs; 0 sends none.
+
+        Type: int (32-bit), in milliseconds. Default: 0.
+        """
     @heartbeat_interval.setter
     def heartbeat_interval(self, value: int) -> None: ...
     @property
     def heartbeat_timeout(self) -> int:
-        """Milliseconds without traffic after a PING before the connection is dropped."""
+        """Milliseconds without traffic after a PING before the connection is dropped.
+
+        Type: int (32-bit), in milliseconds. Default: -1.
+        """
     @heartbeat_timeout.setter
     def heartbeat_timeout(self, value: int) -> None: ...
     @property
     def heartbeat_time_to_live(self) -> int:
-        """Milliseconds the peer may go without traffic from us before it drops the connection."""
+        """Milliseconds the peer may go without traffic from us before it drops the connection.
+
+        Type: int (32-bit), in milliseconds. Default: 0.
+        """
     @heartbeat_time_to_live.setter
     def heartbeat_time_to_live(self, value: int) -> None: ...
     @property
     def immediate(self) -> bool:
-        """Queue messages only on completed connections."""
+        """Queue messages only on completed connections.
+
+        Type: bool. Default: False.
+        """
     @immediate.setter
     def immediate(self, value: bool) -> None: ...
     @property
     def interface(self) -> str | None:
-        """Network interface to bind the socket's connections to (Linux, needs CAP_NET_RAW)."""
+        """Network interface to bind the socket's connections to (Linux, needs CAP_NET_RAW).
+
+        Type: str | None; set as str | bytes | None. Default: None (unset).
+        """
     @interface.setter
     def interface(self, value: str | bytes | None) -> None: ...
     @property
     def ipv6(self) -> bool:
-        """Use IPv6 as well as IPv4."""
+        """Use IPv6 as well as IPv4.
+
+        Type: bool. Default: False.
+        """
     @ipv6.setter
     def ipv6(self, value: bool) -> None: ...
     @property
     def last_endpoint(self) -> str | None:
-        """The endpoint last bound, with the port chosen for `tcp://host:*`."""
+        """The endpoint last bound, with the port chosen for `tcp://host:*`.
+
+        Type: str | None. Read-only.
+        """
     @property
     def linger(self) -> int:
-        """Milliseconds queued messages are kept after `close()`; -1 forever, 0 drop them."""
+        """Milliseconds queued messages are kept after `close()`; -1 forever, 0 drop them.
+
+        Type: int (32-bit), in milliseconds. Default: -1 (0 on Subscriber, 0 on XSubscriber).
+        """
     @linger.setter
     def linger(self, value: int) -> None: ...
     @property
     def loopback_fast_path(self) -> bool:
-        """Use the loopback fast path for TCP (Windows only)."""
+        """Use the loopback fast path for TCP (Windows only).
+
+        Type: bool. Default: False.
+        """
     @loopback_fast_path.setter
     def loopback_fast_path(self, value: bool) -> None: ...
     @property
     def max_message_size(self) -> int:
-        """Largest inbound message in bytes; a peer that sends a larger one is disconnected. -1 is no limit."""
+        """Largest inbound message in bytes; a peer that sends a larger one is disconnected. -1 is no limit.
+
+        Type: int (64-bit), in bytes. Default: -1.
+        """
     @max_message_size.setter
     def max_message_size(self, value: int) -> None: ...
     @property
     def multicast_max_transport_data_unit(self) -> int:
-        """Largest multicast transport data unit in bytes."""
+        """Largest multicast transport data unit in bytes.
+
+        Type: int (32-bit), in bytes. Default: 1500.
+        """
     @multicast_max_transport_data_unit.setter
     def multicast_max_transport_data_unit(self, value: int) -> None: ...
     @property
     def plain_password(self) -> str | None:
-        """Password of a PLAIN client."""
+        """Password of a PLAIN client.
+
+        Type: str | None; set as str | bytes | None. Default: None (unset).
+        """
     @plain_password.setter
     def plain_password(self, value: str | bytes | None) -> None: ...
     @property
     def plain_server(self) -> bool:
-        """Act as PLAIN server."""
+        """Act as PLAIN server.
+
+        Type: bool. Default: False.
+        """
     @plain_server.setter
     def plain_server(self, value: bool) -> None: ...
     @property
     def plain_username(self) -> str | None:
-        """User name of a PLAIN client."""
+        """User name of a PLAIN client.
+
+        Type: str | None; set as str | bytes | None. Default: None (unset).
+        """
     @plain_username.setter
     def plain_username(self, value: str | bytes | None) -> None: ...
     @property
     def rate(self) -> int:
-        """Multicast data rate in kilobits per second."""
+        """Multicast data rate in kilobits per second.
+
+        Type: int (32-bit), in kilobits per second. Default: 100.
+        """
     @rate.setter
     def rate(self, value: int) -> None: ...
     @property
     def reconnect_interval(self) -> int:
-        """Milliseconds before reconnecting; -1 never reconnects."""
+        """Milliseconds before reconnecting; -1 never reconnects.
+
+        Type: int (32-bit), in milliseconds. Default: 100.
+        """
     @reconnect_interval.setter
     def reconnect_interval(self, value: int) -> None: ...
     @property
     def reconnect_max_interval(self) -> int:
-        """Upper bound in milliseconds of the doubling reconnect interval; 0 does not double."""
+        """Upper bound in milliseconds of the doubling reconnect interval; 0 does not double.
+
+        Type: int (32-bit), in milliseconds. Default: 0.
+        """
     @reconnect_max_interval.setter
     def reconnect_max_interval(self, value: int) -> None: ...
     @property
     def recovery_interval(self) -> int:
-        """Milliseconds a multicast receiver may be away before data is lost."""
+        """Milliseconds a multicast receiver may be away before data is lost.
+
+        Type: int (32-bit), in milliseconds. Default: 10000.
+        """
     @recovery_interval.setter
     def recovery_interval(self, value: int) -> None: ...
     @property
     def security_mechanism(self) -> Literal["plain", "curve", "gssapi"] | None:
-        """The security mechanism in use: None, 'plain', 'curve' or 'gssapi'."""
+        """The security mechanism in use: None, 'plain', 'curve' or 'gssapi'.
+
+        Type: Literal["plain", "curve", "gssapi"] | None. Read-only.
+        """
     @property
     def socks_proxy(self) -> str | None:
-        """SOCKS5 proxy for TCP connections, as host:port."""
+        """SOCKS5 proxy for TCP connections, as host:port.
+
+        Type: str | None; set as str | bytes | None. Default: None (unset).
+        """
     @socks_proxy.setter
     def socks_proxy(self, value: str | bytes | None) -> None: ...
     @property
     def tcp_accept_filter(self) -> str | None:
-        """Accept TCP connections only from this CIDR; None clears all filters."""
+        """Accept TCP connections only from this CIDR; None clears all filters.
+
+        Type: str | None; set as str | bytes | None. Default: None (unset).
+        """
     @tcp_accept_filter.setter
     def tcp_accept_filter(self, value: str | bytes | None) -> None: ...
     @property
     def tcp_keepalive(self) -> int:
-        """SO_KEEPALIVE: 1 on, 0 off, -1 the OS default."""
+        """SO_KEEPALIVE: 1 on, 0 off, -1 the OS default.
+
+        Type: int (32-bit). Default: -1.
+        """
     @tcp_keepalive.setter
     def tcp_keepalive(self, value: int) -> None: ...
     @property
     def tcp_keepalive_count(self) -> int:
-        """TCP_KEEPCNT; -1 the OS default."""
+        """TCP_KEEPCNT; -1 the OS default.
+
+        Type: int (32-bit), in probes. Default: -1.
+        """
     @tcp_keepalive_count.setter
     def tcp_keepalive_count(self, value: int) -> None: ...
     @property
     def tcp_keepalive_idle(self) -> int:
-        """TCP_KEEPIDLE; -1 the OS default."""
+        """TCP_KEEPIDLE; -1 the OS default.
+
+        Type: int (32-bit), in seconds. Default: -1.
+        """
     @tcp_keepalive_idle.setter
     def tcp_keepalive_idle(self, value: int) -> None: ...
     @property
     def tcp_keepalive_interval(self) -> int:
-        """TCP_KEEPINTVL; -1 the OS default."""
+        """TCP_KEEPINTVL; -1 the OS default.
+
+        Type: int (32-bit), in seconds. Default: -1.
+        """
     @tcp_keepalive_interval.setter
     def tcp_keepalive_interval(self, value: int) -> None: ...
     @property
     def tcp_max_retransmit_timeout(self) -> int:
-        """Milliseconds before unacknowledged TCP data drops the connection; 0 the OS default."""
+        """Milliseconds before unacknowledged TCP data drops the connection; 0 the OS default.
+
+        Type: int (32-bit), in milliseconds. Default: 0.
+        """
     @tcp_max_retransmit_timeout.setter
     def tcp_max_retransmit_timeout(self, value: int) -> None: ...
     @property
     def thread_safe(self) -> bool:
-        """Whether the socket may be used from several threads (only DRAFT types are)."""
+        """Whether the socket may be used from several threads (only DRAFT types are).
+
+        Type: bool. Read-only.
+        """
     @property
     def type(self) -> int:
-        """The libzmq socket type number (`zmq.DEALER` and so on)."""
+        """The libzmq socket type number (`zmq.DEALER` and so on).
+
+        Type: int (32-bit). Read-only.
+        """
     @property
     def type_of_service(self) -> int:
-        """The IP type-of-service byte of outgoing packets."""
+        """The IP type-of-service byte of outgoing packets.
+
+        Type: int (32-bit). Default: 0.
+        """
     @type_of_service.setter
     def type_of_service(self, value: int) -> None: ...
     @property
     def vmci_buffer_max_size(self) -> int:
-        """Largest VMCI buffer (vmci:// transport only)."""
+        """Largest VMCI buffer (vmci:// transport only).
+
+        Type: int (unsigned 64-bit, 0 to 2**64-1), in bytes. Default: 0.
+        """
     @vmci_buffer_max_size.setter
     def vmci_buffer_max_size(self, value: int) -> None: ...
     @property
     def vmci_buffer_min_size(self) -> int:
-        """Smallest VMCI buffer (vmci:// transport only)."""
+        """Smallest VMCI buffer (vmci:// transport only).
+
+        Type: int (unsigned 64-bit, 0 to 2**64-1), in bytes. Default: 0.
+        """
     @vmci_buffer_min_size.setter
     def vmci_buffer_min_size(self, value: int) -> None: ...
     @property
     def vmci_buffer_size(self) -> int:
-        """VMCI buffer size (vmci:// transport only)."""
+        """VMCI buffer size (vmci:// transport only).
+
+        Type: int (unsigned 64-bit, 0 to 2**64-1), in bytes. Default: 0.
+        """
     @vmci_buffer_size.setter
     def vmci_buffer_size(self, value: int) -> None: ...
     @property
     def vmci_connect_timeout(self) -> int:
-        """VMCI connect timeout in milliseconds (vmci:// transport only)."""
+        """VMCI connect timeout in milliseconds (vmci:// transport only).
+
+        Type: int (32-bit), in milliseconds. Default: -1.
+        """
     @vmci_connect_timeout.setter
     def vmci_connect_timeout(self, value: int) -> None: ...
     @property
     def zap_domain(self) -> str | None:
-        """ZAP authentication domain (RFC 27)."""
+        """ZAP authentication domain (RFC 27).
+
+        Type: str | None; set as str | bytes | None. Default: None (unset).
+        """
     @zap_domain.setter
     def zap_domain(self, value: str | bytes | None) -> None: ...
     @property
     def zap_enforce_domain(self) -> bool:
-        """Require a ZAP domain, as RFC 27 says."""
+        """Require a ZAP domain, as RFC 27 says.
+
+        Type: bool. Default: False.
+        """
     @zap_enforce_domain.setter
     def zap_enforce_domain(self, value: bool) -> None: ...
+    @property
+    def socks_username(self) -> str | None:
+        """User name for the SOCKS5 proxy (DRAFT).
+
+        Type: str | None; set as str | bytes | None. Default: None (unset).
+        """
+    @socks_username.setter
+    def socks_username(self, value: str | bytes | None) -> None: ...
+    @property
+    def socks_password(self) -> str | None:
+        """Password for the SOCKS5 proxy (DRAFT).
+
+        Type: str | None; set as str | bytes | None. Default: None (unset).
+        """
+    @socks_password.setter
+    def socks_password(self, value: str | bytes | None) -> None: ...
+    @property
+    def in_batch_size(self) -> int:
+        """Bytes libzmq reads from the network in one go (DRAFT).
+
+        Type: int (positive 32-bit), in bytes. Default: None (unset).
+        """
+    @in_batch_size.setter
+    def in_batch_size(self, value: int) -> None: ...
+    @property
+    def out_batch_size(self) -> int:
+        """Bytes libzmq writes to the network in one go (DRAFT).
+
+        Type: int (positive 32-bit), in bytes. Default: None (unset).
+        """
+    @out_batch_size.setter
+    def out_batch_size(self, value: int) -> None: ...
+
+class DraftSocket(Socket):
+    """The base of the DRAFT socket classes, not made directly.
+
+    They need a libzmq built with the DRAFT API (``zeromq.capability["draft"]``);
+    pyzmq's wheels are not, and ``make draft`` builds one. All but `Datagram`
+    are thread-safe and send and receive one-part messages only.
+
+    A thread-safe one may be used from several threads' event loops (and
+    trio runs) at once: each loop's operations queue in their own lines,
+    complete in that loop's call order, and keep their own timeouts and
+    exact cancellation; `close()` from any thread ends the pending
+    operations of every loop. (`Datagram`, like the other classes, waits in
+    one loop at a time: another thread's loop gets ``EBUSY``.)
+    """
+    def __init__(
+        self,
+        *,
+        context: Context | None = None,
+        affinity: int = ...,
+        backlog: int = ...,
+        connect_timeout: int = ...,
+        curve_public_key: str | bytes | None = ...,
+        curve_secret_key: str | bytes | None = ...,
+        curve_server: bool = ...,
+        curve_server_key: str | bytes | None = ...,
+        gssapi_plain_text: bool = ...,
+        gssapi_principal: str | bytes | None = ...,
+        gssapi_principal_name_type: Literal["host_based", "user_name", "krb5_principal"] = ...,
+        gssapi_server: bool = ...,
+        gssapi_service_principal: str | bytes | None = ...,
+        gssapi_service_principal_name_type: Literal["host_based", "user_name", "krb5_principal"] = ...,
+        handshake_interval: int = ...,
+        heartbeat_interval: int = ...,
+        heartbeat_timeout: int = ...,
+        heartbeat_time_to_live: int = ...,
+        immediate: bool = ...,
+        interface: str | bytes | None = ...,
+        ipv6: bool = ...,
+        linger: int = ...,
+        loopback_fast_path: bool = ...,
+        max_message_size: int = ...,
+        multicast_max_transport_data_unit: int = ...,
+        plain_password: str | bytes | None = ...,
+        plain_server: bool = ...,
+        plain_username: str | bytes | None = ...,
+        rate: int = ...,
+        reconnect_interval: int = ...,
+        reconnect_max_interval: int = ...,
+        recovery_interval: int = ...,
+        socks_proxy: str | bytes | None = ...,
+        tcp_accept_filter: str | bytes | None = ...,
+        tcp_keepalive: int = ...,
+        tcp_keepalive_count: int = ...,
+        tcp_keepalive_idle: int = ...,
+        tcp_keepalive_interval: int = ...,
+        tcp_max_retransmit_timeout: int = ...,
+        type_of_service: int = ...,
+        vmci_buffer_max_size: int = ...,
+        vmci_buffer_min_size: int = ...,
+        vmci_buffer_size: int = ...,
+        vmci_connect_timeout: int = ...,
+        zap_domain: str | bytes | None = ...,
+        zap_enforce_domain: bool = ...,
+        socks_username: str | bytes | None = ...,
+        socks_password: str | bytes | None = ...,
+        in_batch_size: int = ...,
+        out_batch_size: int = ...,
+    ) -> None: ...
 
 class Pair(Socket, Readable, Writable):
     """An exclusive pair: one peer, no routing; for threads over inproc."""
@@ -360,40 +613,65 @@ class Pair(Socket, Readable, Writable):
         receive_buffer_size: int = ...,
         receive_high_water_mark: int = ...,
         receive_timeout: int = ...,
+        socks_username: str | bytes | None = ...,
+        socks_password: str | bytes | None = ...,
+        in_batch_size: int = ...,
+        out_batch_size: int = ...,
     ) -> None: ...
     @property
     def multicast_hops(self) -> int:
-        """Time-to-live of multicast packets."""
+        """Time-to-live of multicast packets.
+
+        Type: int (32-bit), in hops. Default: 1.
+        """
     @multicast_hops.setter
     def multicast_hops(self, value: int) -> None: ...
     @property
     def send_buffer_size(self) -> int:
-        """Kernel send buffer in bytes; -1 the OS default."""
+        """Kernel send buffer in bytes; -1 the OS default.
+
+        Type: int (32-bit), in bytes. Default: -1.
+        """
     @send_buffer_size.setter
     def send_buffer_size(self, value: int) -> None: ...
     @property
     def send_high_water_mark(self) -> int:
-        """Most outgoing messages queued per peer; 0 is no limit."""
+        """Most outgoing messages queued per peer; 0 is no limit.
+
+        Type: int (32-bit), in messages. Default: 1000.
+        """
     @send_high_water_mark.setter
     def send_high_water_mark(self, value: int) -> None: ...
     @property
     def send_timeout(self) -> int:
-        """Milliseconds `send()` waits: -1 forever, 0 fail at once."""
+        """Milliseconds `send()` waits: -1 forever, 0 fail at once.
+
+        Type: int (32-bit), in milliseconds. Default: -1.
+        """
     @send_timeout.setter
     def send_timeout(self, value: int) -> None: ...
     @property
     def receive_buffer_size(self) -> int:
-        """Kernel receive buffer in bytes; -1 the OS default."""
+        """Kernel receive buffer in bytes; -1 the OS default.
+
+        Type: int (32-bit), in bytes. Default: -1.
+        """
     @receive_buffer_size.setter
     def receive_buffer_size(self, value: int) -> None: ...
     @property
     def receive_high_water_mark(self) -> int:
-        """Most incoming messages queued per peer; 0 is no limit."""
+        """Most incoming messages queued per peer; 0 is no limit.
+
+        Type: int (32-bit), in messages. Default: 1000.
+        """
     @receive_high_water_mark.setter
     def receive_high_water_mark(self, value: int) -> None: ...
     @property
     def receive_timeout(self) -> int:
-        """Milliseconds `receive()` waits: -1 forever, 0 fail at once."""
+        """Milliseconds `receive()` waits: -1 forever, 0 fail at once.
+
+        Type: int (32-bit), in milliseconds. Default: -1.
+        """
     @receive_timeout.setter
     def receive_timeout(self, value: int) -> None: ...
 
@@ -457,46 +735,71 @@ class Publisher(Socket, Writable):
         conflate: bool = ...,
         no_drop: bool = ...,
         invert_matching: bool = ...,
+        socks_username: str | bytes | None = ...,
+        socks_password: str | bytes | None = ...,
+        in_batch_size: int = ...,
+        out_batch_size: int = ...,
     ) -> None: ...
     @property
     def multicast_hops(self) -> int:
-        """Time-to-live of multicast packets."""
+        """Time-to-live of multicast packets.
+
+        Type: int (32-bit), in hops. Default: 1.
+        """
     @multicast_hops.setter
     def multicast_hops(self, value: int) -> None: ...
     @property
     def send_buffer_size(self) -> int:
-        """Kernel send buffer in bytes; -1 the OS default."""
+        """Kernel send buffer in bytes; -1 the OS default.
+
+        Type: int (32-bit), in bytes. Default: -1.
+        """
     @send_buffer_size.setter
     def send_buffer_size(self, value: int) -> None: ...
     @property
     def send_high_water_mark(self) -> int:
-        """Most outgoing messages queued per peer; 0 is no limit."""
+        """Most outgoing messages queued per peer; 0 is no limit.
+
+        Type: int (32-bit), in messages. Default: 1000.
+        """
     @send_high_water_mark.setter
     def send_high_water_mark(self, value: int) -> None: ...
     @property
     def send_timeout(self) -> int:
-        """Milliseconds `send()` waits: -1 forever, 0 fail at once."""
+        """Milliseconds `send()` waits: -1 forever, 0 fail at once.
+
+        Type: int (32-bit), in milliseconds. Default: -1.
+        """
     @send_timeout.setter
     def send_timeout(self, value: int) -> None: ...
     @property
     def conflate(self) -> bool:
-        """Keep only the last message in the queue (single-part messages only)."""
+        """Keep only the last message in the queue (single-part messages only).
+
+        Type: bool. Default: False.
+        """
     @conflate.setter
     def conflate(self, value: bool) -> None: ...
     @property
     def no_drop(self) -> bool:
-        """Fail with EAGAIN at the high water mark instead of dropping."""
+        """Fail with EAGAIN at the high water mark instead of dropping.
+
+        Type: bool. Default: False.
+        """
     @no_drop.setter
     def no_drop(self, value: bool) -> None: ...
     @property
     def invert_matching(self) -> bool:
-        """Deliver the messages that match no subscription."""
+        """Deliver the messages that match no subscription.
+
+        Type: bool. Default: False.
+        """
     @invert_matching.setter
     def invert_matching(self, value: bool) -> None: ...
 
 class Subscriber(Socket, Readable):
     """Receives what Publishers send that matches its subscriptions; it has
-    none at first.
+    none at first (so it receives nothing until `subscribe()`).
     """
     def __init__(
         self,
@@ -552,30 +855,49 @@ class Subscriber(Socket, Readable):
         receive_timeout: int = ...,
         conflate: bool = ...,
         invert_matching: bool = ...,
+        socks_username: str | bytes | None = ...,
+        socks_password: str | bytes | None = ...,
+        in_batch_size: int = ...,
+        out_batch_size: int = ...,
     ) -> None: ...
     @property
     def receive_buffer_size(self) -> int:
-        """Kernel receive buffer in bytes; -1 the OS default."""
+        """Kernel receive buffer in bytes; -1 the OS default.
+
+        Type: int (32-bit), in bytes. Default: -1.
+        """
     @receive_buffer_size.setter
     def receive_buffer_size(self, value: int) -> None: ...
     @property
     def receive_high_water_mark(self) -> int:
-        """Most incoming messages queued per peer; 0 is no limit."""
+        """Most incoming messages queued per peer; 0 is no limit.
+
+        Type: int (32-bit), in messages. Default: 1000.
+        """
     @receive_high_water_mark.setter
     def receive_high_water_mark(self, value: int) -> None: ...
     @property
     def receive_timeout(self) -> int:
-        """Milliseconds `receive()` waits: -1 forever, 0 fail at once."""
+        """Milliseconds `receive()` waits: -1 forever, 0 fail at once.
+
+        Type: int (32-bit), in milliseconds. Default: -1.
+        """
     @receive_timeout.setter
     def receive_timeout(self, value: int) -> None: ...
     @property
     def conflate(self) -> bool:
-        """Keep only the last message in the queue (single-part messages only)."""
+        """Keep only the last message in the queue (single-part messages only).
+
+        Type: bool. Default: False.
+        """
     @conflate.setter
     def conflate(self, value: bool) -> None: ...
     @property
     def invert_matching(self) -> bool:
-        """Deliver the messages that match no subscription."""
+        """Deliver the messages that match no subscription.
+
+        Type: bool. Default: False.
+        """
     @invert_matching.setter
     def invert_matching(self, value: bool) -> None: ...
     def subscribe(self, *prefixes: str | bytes) -> None:
@@ -652,60 +974,97 @@ class Request(Socket, Readable, Writable):
         probe_router: bool = ...,
         correlate: bool = ...,
         relaxed: bool = ...,
+        socks_username: str | bytes | None = ...,
+        socks_password: str | bytes | None = ...,
+        in_batch_size: int = ...,
+        out_batch_size: int = ...,
     ) -> None: ...
     @property
     def multicast_hops(self) -> int:
-        """Time-to-live of multicast packets."""
+        """Time-to-live of multicast packets.
+
+        Type: int (32-bit), in hops. Default: 1.
+        """
     @multicast_hops.setter
     def multicast_hops(self, value: int) -> None: ...
     @property
     def send_buffer_size(self) -> int:
-        """Kernel send buffer in bytes; -1 the OS default."""
+        """Kernel send buffer in bytes; -1 the OS default.
+
+        Type: int (32-bit), in bytes. Default: -1.
+        """
     @send_buffer_size.setter
     def send_buffer_size(self, value: int) -> None: ...
     @property
     def send_high_water_mark(self) -> int:
-        """Most outgoing messages queued per peer; 0 is no limit."""
+        """Most outgoing messages queued per peer; 0 is no limit.
+
+        Type: int (32-bit), in messages. Default: 1000.
+        """
     @send_high_water_mark.setter
     def send_high_water_mark(self, value: int) -> None: ...
     @property
     def send_timeout(self) -> int:
-        """Milliseconds `send()` waits: -1 forever, 0 fail at once."""
+        """Milliseconds `send()` waits: -1 forever, 0 fail at once.
+
+        Type: int (32-bit), in milliseconds. Default: -1.
+        """
     @send_timeout.setter
     def send_timeout(self, value: int) -> None: ...
     @property
     def receive_buffer_size(self) -> int:
-        """Kernel receive buffer in bytes; -1 the OS default."""
+        """Kernel receive buffer in bytes; -1 the OS default.
+
+        Type: int (32-bit), in bytes. Default: -1.
+        """
     @receive_buffer_size.setter
     def receive_buffer_size(self, value: int) -> None: ...
     @property
     def receive_high_water_mark(self) -> int:
-        """Most incoming messages queued per peer; 0 is no limit."""
+        """Most incoming messages queued per peer; 0 is no limit.
+
+        Type: int (32-bit), in messages. Default: 1000.
+        """
     @receive_high_water_mark.setter
     def receive_high_water_mark(self, value: int) -> None: ...
     @property
     def receive_timeout(self) -> int:
-        """Milliseconds `receive()` waits: -1 forever, 0 fail at once."""
+        """Milliseconds `receive()` waits: -1 forever, 0 fail at once.
+
+        Type: int (32-bit), in milliseconds. Default: -1.
+        """
     @receive_timeout.setter
     def receive_timeout(self, value: int) -> None: ...
     @property
     def routing_id(self) -> bytes | None:
-        """This socket's identity towards a Router (1 to 255 bytes)."""
+        """This socket's identity towards a Router (1 to 255 bytes).
+
+        Type: bytes | None; set as str | bytes. Default: None (unset).
+        """
     @routing_id.setter
     def routing_id(self, value: str | bytes) -> None: ...
     @property
     def probe_router(self) -> bool:
-        """Send an empty message to a Router on each new connection."""
+        """Send an empty message to a Router on each new connection.
+
+        Type: bool. Default: False.
+        """
     @probe_router.setter
     def probe_router(self, value: bool) -> None: ...
     @property
     def correlate(self) -> bool:
-        """Prefix requests with an id and drop replies that do not match it."""
+        """Prefix requests with an id and drop replies that do not match it.
+
+        Type: bool. Default: False.
+        """
     @correlate.setter
     def correlate(self, value: bool) -> None: ...
     @property
     def relaxed(self) -> bool:
-        """Allow a new request before the last reply came (use with `correlate`)."""
+        """Allow a new request before the last reply came (use with `correlate`).
+
+        Type: bool. Default: False.
+        """
     @relaxed.setter
     def relaxed(self, value: bool) -> None: ...
 
@@ -768,45 +1127,73 @@ class Reply(Socket, Readable, Writable):
         receive_high_water_mark: int = ...,
         receive_timeout: int = ...,
         routing_id: str | bytes = ...,
+        socks_username: str | bytes | None = ...,
+        socks_password: str | bytes | None = ...,
+        in_batch_size: int = ...,
+        out_batch_size: int = ...,
     ) -> None: ...
     @property
     def multicast_hops(self) -> int:
-        """Time-to-live of multicast packets."""
+        """Time-to-live of multicast packets.
+
+        Type: int (32-bit), in hops. Default: 1.
+        """
     @multicast_hops.setter
     def multicast_hops(self, value: int) -> None: ...
     @property
     def send_buffer_size(self) -> int:
-        """Kernel send buffer in bytes; -1 the OS default."""
+        """Kernel send buffer in bytes; -1 the OS default.
+
+        Type: int (32-bit), in bytes. Default: -1.
+        """
     @send_buffer_size.setter
     def send_buffer_size(self, value: int) -> None: ...
     @property
     def send_high_water_mark(self) -> int:
-        """Most outgoing messages queued per peer; 0 is no limit."""
+        """Most outgoing messages queued per peer; 0 is no limit.
+
+        Type: int (32-bit), in messages. Default: 1000.
+        """
     @send_high_water_mark.setter
     def send_high_water_mark(self, value: int) -> None: ...
     @property
     def send_timeout(self) -> int:
-        """Milliseconds `send()` waits: -1 forever, 0 fail at once."""
+        """Milliseconds `send()` waits: -1 forever, 0 fail at once.
+
+        Type: int (32-bit), in milliseconds. Default: -1.
+        """
     @send_timeout.setter
     def send_timeout(self, value: int) -> None: ...
     @property
     def receive_buffer_size(self) -> int:
-        """Kernel receive buffer in bytes; -1 the OS default."""
+        """Kernel receive buffer in bytes; -1 the OS default.
+
+        Type: int (32-bit), in bytes. Default: -1.
+        """
     @receive_buffer_size.setter
     def receive_buffer_size(self, value: int) -> None: ...
     @property
     def receive_high_water_mark(self) -> int:
-        """Most incoming messages queued per peer; 0 is no limit."""
+        """Most incoming messages queued per peer; 0 is no limit.
+
+        Type: int (32-bit), in messages. Default: 1000.
+        """
     @receive_high_water_mark.setter
     def receive_high_water_mark(self, value: int) -> None: ...
     @property
     def receive_timeout(self) -> int:
-        """Milliseconds `receive()` waits: -1 forever, 0 fail at once."""
+        """Milliseconds `receive()` waits: -1 forever, 0 fail at once.
+
+        Type: int (32-bit), in milliseconds. Default: -1.
+        """
     @receive_timeout.setter
     def receive_timeout(self, value: int) -> None: ...
     @property
     def routing_id(self) -> bytes | None:
-        """This socket's identity towards a Router (1 to 255 bytes)."""
+        """This socket's identity towards a Router (1 to 255 bytes).
+
+        Type: bytes | None; set as str | bytes. Default: None (unset).
+        """
     @routing_id.setter
     def routing_id(self, value: str | bytes) -> None: ...
 
@@ -873,57 +1260,100 @@ class Dealer(Socket, Readable, Writable):
         conflate: bool = ...,
         routing_id: str | bytes = ...,
         probe_router: bool = ...,
+        hello_message: str | bytes | None = ...,
+        socks_username: str | bytes | None = ...,
+        socks_password: str | bytes | None = ...,
+        in_batch_size: int = ...,
+        out_batch_size: int = ...,
     ) -> None: ...
     @property
     def multicast_hops(self) -> int:
-        """Time-to-live of multicast packets."""
+        """Time-to-live of multicast packets.
+
+        Type: int (32-bit), in hops. Default: 1.
+        """
     @multicast_hops.setter
     def multicast_hops(self, value: int) -> None: ...
     @property
     def send_buffer_size(self) -> int:
-        """Kernel send buffer in bytes; -1 the OS default."""
+        """Kernel send buffer in bytes; -1 the OS default.
+
+        Type: int (32-bit), in bytes. Default: -1.
+        """
     @send_buffer_size.setter
     def send_buffer_size(self, value: int) -> None: ...
     @property
     def send_high_water_mark(self) -> int:
-        """Most outgoing messages queued per peer; 0 is no limit."""
+        """Most outgoing messages queued per peer; 0 is no limit.
+
+        Type: int (32-bit), in messages. Default: 1000.
+        """
     @send_high_water_mark.setter
     def send_high_water_mark(self, value: int) -> None: ...
     @property
     def send_timeout(self) -> int:
-        """Milliseconds `send()` waits: -1 forever, 0 fail at once."""
+        """Milliseconds `send()` waits: -1 forever, 0 fail at once.
+
+        Type: int (32-bit), in milliseconds. Default: -1.
+        """
     @send_timeout.setter
     def send_timeout(self, value: int) -> None: ...
     @property
     def receive_buffer_size(self) -> int:
-        """Kernel receive buffer in bytes; -1 the OS default."""
+        """Kernel receive buffer in bytes; -1 the OS default.
+
+        Type: int (32-bit), in bytes. Default: -1.
+        """
     @receive_buffer_size.setter
     def receive_buffer_size(self, value: int) -> None: ...
     @property
     def receive_high_water_mark(self) -> int:
-        """Most incoming messages queued per peer; 0 is no limit."""
+        """Most incoming messages queued per peer; 0 is no limit.
+
+        Type: int (32-bit), in messages. Default: 1000.
+        """
     @receive_high_water_mark.setter
     def receive_high_water_mark(self, value: int) -> None: ...
     @property
     def receive_timeout(self) -> int:
-        """Milliseconds `receive()` waits: -1 forever, 0 fail at once."""
+        """Milliseconds `receive()` waits: -1 forever, 0 fail at once.
+
+        Type: int (32-bit), in milliseconds. Default: -1.
+        """
     @receive_timeout.setter
     def receive_timeout(self, value: int) -> None: ...
     @property
     def conflate(self) -> bool:
-        """Keep only the last message in the queue (single-part messages only)."""
+        """Keep only the last message in the queue (single-part messages only).
+
+        Type: bool. Default: False.
+        """
     @conflate.setter
     def conflate(self, value: bool) -> None: ...
     @property
     def routing_id(self) -> bytes | None:
-        """This socket's identity towards a Router (1 to 255 bytes)."""
+        """This socket's identity towards a Router (1 to 255 bytes).
+
+        Type: bytes | None; set as str | bytes. Default: None (unset).
+        """
     @routing_id.setter
     def routing_id(self, value: str | bytes) -> None: ...
     @property
     def probe_router(self) -> bool:
-        """Send an empty message to a Router on each new connection."""
+        """Send an empty message to a Router on each new connection.
+
+        Type: bool. Default: False.
+        """
     @probe_router.setter
     def probe_router(self, value: bool) -> None: ...
+    @property
+    def hello_message(self) -> bytes | None:
+        """A message this socket sends to each new peer as its first (DRAFT).
+
+        Type: bytes | None; set as str | bytes | None. Default: None (unset).
+        """
+    @hello_message.setter
+    def hello_message(self, value: str | bytes | None) -> None: ...
 
 class Router(Socket, Readable, Writable):
     """Prefixes each received message with the sender's routing id and routes
@@ -989,62 +1419,126 @@ class Router(Socket, Readable, Writable):
         probe_router: bool = ...,
         mandatory: bool = ...,
         handover: bool = ...,
+        hello_message: str | bytes | None = ...,
+        disconnect_message: str | bytes | None = ...,
+        router_notify: Literal["connect", "disconnect", "both"] | None = ...,
+        socks_username: str | bytes | None = ...,
+        socks_password: str | bytes | None = ...,
+        in_batch_size: int = ...,
+        out_batch_size: int = ...,
     ) -> None: ...
     @property
     def multicast_hops(self) -> int:
-        """Time-to-live of multicast packets."""
+        """Time-to-live of multicast packets.
+
+        Type: int (32-bit), in hops. Default: 1.
+        """
     @multicast_hops.setter
     def multicast_hops(self, value: int) -> None: ...
     @property
     def send_buffer_size(self) -> int:
-        """Kernel send buffer in bytes; -1 the OS default."""
+        """Kernel send buffer in bytes; -1 the OS default.
+
+        Type: int (32-bit), in bytes. Default: -1.
+        """
     @send_buffer_size.setter
     def send_buffer_size(self, value: int) -> None: ...
     @property
     def send_high_water_mark(self) -> int:
-        """Most outgoing messages queued per peer; 0 is no limit."""
+        """Most outgoing messages queued per peer; 0 is no limit.
+
+        Type: int (32-bit), in messages. Default: 1000.
+        """
     @send_high_water_mark.setter
     def send_high_water_mark(self, value: int) -> None: ...
     @property
     def send_timeout(self) -> int:
-        """Milliseconds `send()` waits: -1 forever, 0 fail at once."""
+        """Milliseconds `send()` waits: -1 forever, 0 fail at once.
+
+        Type: int (32-bit), in milliseconds. Default: -1.
+        """
     @send_timeout.setter
     def send_timeout(self, value: int) -> None: ...
     @property
     def receive_buffer_size(self) -> int:
-        """Kernel receive buffer in bytes; -1 the OS default."""
+        """Kernel receive buffer in bytes; -1 the OS default.
+
+        Type: int (32-bit), in bytes. Default: -1.
+        """
     @receive_buffer_size.setter
     def receive_buffer_size(self, value: int) -> None: ...
     @property
     def receive_high_water_mark(self) -> int:
-        """Most incoming messages queued per peer; 0 is no limit."""
+        """Most incoming messages queued per peer; 0 is no limit.
+
+        Type: int (32-bit), in messages. Default: 1000.
+        """
     @receive_high_water_mark.setter
     def receive_high_water_mark(self, value: int) -> None: ...
     @property
     def receive_timeout(self) -> int:
-        """Milliseconds `receive()` waits: -1 forever, 0 fail at once."""
+        """Milliseconds `receive()` waits: -1 forever, 0 fail at once.
+
+        Type: int (32-bit), in milliseconds. Default: -1.
+        """
     @receive_timeout.setter
     def receive_timeout(self, value: int) -> None: ...
     @property
     def routing_id(self) -> bytes | None:
-        """This socket's identity towards a Router (1 to 255 bytes)."""
+        """This socket's identity towards a Router (1 to 255 bytes).
+
+        Type: bytes | None; set as str | bytes. Default: None (unset).
+        """
     @routing_id.setter
     def routing_id(self, value: str | bytes) -> None: ...
     @property
     def probe_router(self) -> bool:
-        """Send an empty message to a Router on each new connection."""
+        """Send an empty message to a Router on each new connection.
+
+        Type: bool. Default: False.
+        """
     @probe_router.setter
     def probe_router(self, value: bool) -> None: ...
     @property
     def mandatory(self) -> bool:
-        """Fail sends to unknown peers (EHOSTUNREACH) and wait at the high water mark instead of dropping."""
+        """Fail sends to unknown peers (EHOSTUNREACH) and wait at the high water mark instead of dropping.
+
+        Type: bool. Default: False.
+        """
     @mandatory.setter
     def mandatory(self, value: bool) -> None: ...
     @property
     def handover(self) -> bool:
-        """Give a routing id to a new peer that claims it, dropping the old one."""
+        """Give a routing id to a new peer that claims it, dropping the old one.
+
+        Type: bool. Default: False.
+        """
     @handover.setter
     def handover(self, value: bool) -> None: ...
+    @property
+    def hello_message(self) -> bytes | None:
+        """A message this socket sends to each new peer as its first (DRAFT).
+
+        Type: bytes | None; set as str | bytes | None. Default: None (unset).
+        """
+    @hello_message.setter
+    def hello_message(self, value: str | bytes | None) -> None: ...
+    @property
+    def disconnect_message(self) -> bytes | None:
+        """A message this socket receives, as if from the peer, when a peer disconnects (DRAFT).
+
+        Type: bytes | None; set as str | bytes | None. Default: None (unset).
+        """
+    @disconnect_message.setter
+    def disconnect_message(self, value: str | bytes | None) -> None: ...
+    @property
+    def router_notify(self) -> Literal["connect", "disconnect", "both"] | None:
+        """Deliver an empty message with the peer's routing id when a peer connects ('connect'), disconnects ('disconnect') or both ('both') (DRAFT).
+
+        Type: Literal["connect", "disconnect", "both"] | None. Default: None (unset).
+        """
+    @router_notify.setter
+    def router_notify(self, value: Literal["connect", "disconnect", "both"] | None) -> None: ...
     def connect(self, address: str, *, routing_id: str | bytes | None = None) -> None:
         """Connect to an address, optionally naming the peer `routing_id`
         (1 to 255 bytes, not starting with a zero byte).
@@ -1109,25 +1603,41 @@ class Pull(Socket, Readable):
         receive_high_water_mark: int = ...,
         receive_timeout: int = ...,
         conflate: bool = ...,
+        socks_username: str | bytes | None = ...,
+        socks_password: str | bytes | None = ...,
+        in_batch_size: int = ...,
+        out_batch_size: int = ...,
     ) -> None: ...
     @property
     def receive_buffer_size(self) -> int:
-        """Kernel receive buffer in bytes; -1 the OS default."""
+        """Kernel receive buffer in bytes; -1 the OS default.
+
+        Type: int (32-bit), in bytes. Default: -1.
+        """
     @receive_buffer_size.setter
     def receive_buffer_size(self, value: int) -> None: ...
     @property
     def receive_high_water_mark(self) -> int:
-        """Most incoming messages queued per peer; 0 is no limit."""
+        """Most incoming messages queued per peer; 0 is no limit.
+
+        Type: int (32-bit), in messages. Default: 1000.
+        """
     @receive_high_water_mark.setter
     def receive_high_water_mark(self, value: int) -> None: ...
     @property
     def receive_timeout(self) -> int:
-        """Milliseconds `receive()` waits: -1 forever, 0 fail at once."""
+        """Milliseconds `receive()` waits: -1 forever, 0 fail at once.
+
+        Type: int (32-bit), in milliseconds. Default: -1.
+        """
     @receive_timeout.setter
     def receive_timeout(self, value: int) -> None: ...
     @property
     def conflate(self) -> bool:
-        """Keep only the last message in the queue (single-part messages only)."""
+        """Keep only the last message in the queue (single-part messages only).
+
+        Type: bool. Default: False.
+        """
     @conflate.setter
     def conflate(self, value: bool) -> None: ...
 
@@ -1187,30 +1697,49 @@ class Push(Socket, Writable):
         send_high_water_mark: int = ...,
         send_timeout: int = ...,
         conflate: bool = ...,
+        socks_username: str | bytes | None = ...,
+        socks_password: str | bytes | None = ...,
+        in_batch_size: int = ...,
+        out_batch_size: int = ...,
     ) -> None: ...
     @property
     def multicast_hops(self) -> int:
-        """Time-to-live of multicast packets."""
+        """Time-to-live of multicast packets.
+
+        Type: int (32-bit), in hops. Default: 1.
+        """
     @multicast_hops.setter
     def multicast_hops(self, value: int) -> None: ...
     @property
     def send_buffer_size(self) -> int:
-        """Kernel send buffer in bytes; -1 the OS default."""
+        """Kernel send buffer in bytes; -1 the OS default.
+
+        Type: int (32-bit), in bytes. Default: -1.
+        """
     @send_buffer_size.setter
     def send_buffer_size(self, value: int) -> None: ...
     @property
     def send_high_water_mark(self) -> int:
-        """Most outgoing messages queued per peer; 0 is no limit."""
+        """Most outgoing messages queued per peer; 0 is no limit.
+
+        Type: int (32-bit), in messages. Default: 1000.
+        """
     @send_high_water_mark.setter
     def send_high_water_mark(self, value: int) -> None: ...
     @property
     def send_timeout(self) -> int:
-        """Milliseconds `send()` waits: -1 forever, 0 fail at once."""
+        """Milliseconds `send()` waits: -1 forever, 0 fail at once.
+
+        Type: int (32-bit), in milliseconds. Default: -1.
+        """
     @send_timeout.setter
     def send_timeout(self, value: int) -> None: ...
     @property
     def conflate(self) -> bool:
-        """Keep only the last message in the queue (single-part messages only)."""
+        """Keep only the last message in the queue (single-part messages only).
+
+        Type: bool. Default: False.
+        """
     @conflate.setter
     def conflate(self, value: bool) -> None: ...
 
@@ -1279,67 +1808,125 @@ class XPublisher(Socket, Readable, Writable):
         manual: bool = ...,
         welcome_message: str | bytes | None = ...,
         verbosity: Literal["all_subs", "all_subs_unsubs"] | None = ...,
+        only_first_subscribe: bool = ...,
+        manual_last_value: bool = ...,
+        socks_username: str | bytes | None = ...,
+        socks_password: str | bytes | None = ...,
+        in_batch_size: int = ...,
+        out_batch_size: int = ...,
     ) -> None: ...
     @property
     def multicast_hops(self) -> int:
-        """Time-to-live of multicast packets."""
+        """Time-to-live of multicast packets.
+
+        Type: int (32-bit), in hops. Default: 1.
+        """
     @multicast_hops.setter
     def multicast_hops(self, value: int) -> None: ...
     @property
     def send_buffer_size(self) -> int:
-        """Kernel send buffer in bytes; -1 the OS default."""
+        """Kernel send buffer in bytes; -1 the OS default.
+
+        Type: int (32-bit), in bytes. Default: -1.
+        """
     @send_buffer_size.setter
     def send_buffer_size(self, value: int) -> None: ...
     @property
     def send_high_water_mark(self) -> int:
-        """Most outgoing messages queued per peer; 0 is no limit."""
+        """Most outgoing messages queued per peer; 0 is no limit.
+
+        Type: int (32-bit), in messages. Default: 1000.
+        """
     @send_high_water_mark.setter
     def send_high_water_mark(self, value: int) -> None: ...
     @property
     def send_timeout(self) -> int:
-        """Milliseconds `send()` waits: -1 forever, 0 fail at once."""
+        """Milliseconds `send()` waits: -1 forever, 0 fail at once.
+
+        Type: int (32-bit), in milliseconds. Default: -1.
+        """
     @send_timeout.setter
     def send_timeout(self, value: int) -> None: ...
     @property
     def receive_buffer_size(self) -> int:
-        """Kernel receive buffer in bytes; -1 the OS default."""
+        """Kernel receive buffer in bytes; -1 the OS default.
+
+        Type: int (32-bit), in bytes. Default: -1.
+        """
     @receive_buffer_size.setter
     def receive_buffer_size(self, value: int) -> None: ...
     @property
     def receive_high_water_mark(self) -> int:
-        """Most incoming messages queued per peer; 0 is no limit."""
+        """Most incoming messages queued per peer; 0 is no limit.
+
+        Type: int (32-bit), in messages. Default: 1000.
+        """
     @receive_high_water_mark.setter
     def receive_high_water_mark(self, value: int) -> None: ...
     @property
     def receive_timeout(self) -> int:
-        """Milliseconds `receive()` waits: -1 forever, 0 fail at once."""
+        """Milliseconds `receive()` waits: -1 forever, 0 fail at once.
+
+        Type: int (32-bit), in milliseconds. Default: -1.
+        """
     @receive_timeout.setter
     def receive_timeout(self, value: int) -> None: ...
     @property
     def no_drop(self) -> bool:
-        """Fail with EAGAIN at the high water mark instead of dropping."""
+        """Fail with EAGAIN at the high water mark instead of dropping.
+
+        Type: bool. Default: False.
+        """
     @no_drop.setter
     def no_drop(self, value: bool) -> None: ...
     @property
     def invert_matching(self) -> bool:
-        """Deliver the messages that match no subscription."""
+        """Deliver the messages that match no subscription.
+
+        Type: bool. Default: False.
+        """
     @invert_matching.setter
     def invert_matching(self, value: bool) -> None: ...
     @property
     def manual(self) -> bool:
-        """Handle subscriptions by hand."""
+        """Handle subscriptions by hand.
+
+        Type: bool. Default: False.
+        """
     @manual.setter
     def manual(self, value: bool) -> None: ...
     @property
     def welcome_message(self) -> str | None:
-        """A message sent to every new subscriber."""
+        """A message sent to every new subscriber.
+
+        Type: str | None; set as str | bytes | None. Default: None (unset).
+        """
     @welcome_message.setter
     def welcome_message(self, value: str | bytes | None) -> None: ...
     @property
     def verbosity(self) -> Literal["all_subs", "all_subs_unsubs"] | None:
-        """Pass on duplicate subscriptions ('all_subs') and unsubscriptions too ('all_subs_unsubs')."""
+        """Pass on duplicate subscriptions ('all_subs') and unsubscriptions too ('all_subs_unsubs').
+
+        Type: Literal["all_subs", "all_subs_unsubs"] | None. Default: None (unset).
+        """
     @verbosity.setter
     def verbosity(self, value: Literal["all_subs", "all_subs_unsubs"] | None) -> None: ...
+    @property
+    def only_first_subscribe(self) -> bool:
+        """Treat only the first part of a multipart message as a subscription (DRAFT).
+
+        Type: bool. Default: False.
+        """
+    @only_first_subscribe.setter
+    def only_first_subscribe(self, value: bool) -> None: ...
+    @property
+    def manual_last_value(self) -> bool:
+        """As `manual`, but send a new subscriber only the last value (DRAFT).
+
+        Type: bool. Default: False.
+        """
+    @manual_last_value.setter
+    def manual_last_value(self, value: bool) -> None: ...
 
 class XSubscriber(Socket, Readable, Writable):
     """A Subscriber that subscribes by sending ``b"\x01" + prefix``."""
@@ -1399,42 +1986,76 @@ class XSubscriber(Socket, Readable, Writable):
         receive_buffer_size: int = ...,
         receive_high_water_mark: int = ...,
         receive_timeout: int = ...,
+        only_first_subscribe: bool = ...,
+        socks_username: str | bytes | None = ...,
+        socks_password: str | bytes | None = ...,
+        in_batch_size: int = ...,
+        out_batch_size: int = ...,
     ) -> None: ...
     @property
     def multicast_hops(self) -> int:
-        """Time-to-live of multicast packets."""
+        """Time-to-live of multicast packets.
+
+        Type: int (32-bit), in hops. Default: 1.
+        """
     @multicast_hops.setter
     def multicast_hops(self, value: int) -> None: ...
     @property
     def send_buffer_size(self) -> int:
-        """Kernel send buffer in bytes; -1 the OS default."""
+        """Kernel send buffer in bytes; -1 the OS default.
+
+        Type: int (32-bit), in bytes. Default: -1.
+        """
     @send_buffer_size.setter
     def send_buffer_size(self, value: int) -> None: ...
     @property
     def send_high_water_mark(self) -> int:
-        """Most outgoing messages queued per peer; 0 is no limit."""
+        """Most outgoing messages queued per peer; 0 is no limit.
+
+        Type: int (32-bit), in messages. Default: 1000.
+        """
     @send_high_water_mark.setter
     def send_high_water_mark(self, value: int) -> None: ...
     @property
     def send_timeout(self) -> int:
-        """Milliseconds `send()` waits: -1 forever, 0 fail at once."""
+        """Milliseconds `send()` waits: -1 forever, 0 fail at once.
+
+        Type: int (32-bit), in milliseconds. Default: -1.
+        """
     @send_timeout.setter
     def send_timeout(self, value: int) -> None: ...
     @property
     def receive_buffer_size(self) -> int:
-        """Kernel receive buffer in bytes; -1 the OS default."""
+        """Kernel receive buffer in bytes; -1 the OS default.
+
+        Type: int (32-bit), in bytes. Default: -1.
+        """
     @receive_buffer_size.setter
     def receive_buffer_size(self, value: int) -> None: ...
     @property
     def receive_high_water_mark(self) -> int:
-        """Most incoming messages queued per peer; 0 is no limit."""
+        """Most incoming messages queued per peer; 0 is no limit.
+
+        Type: int (32-bit), in messages. Default: 1000.
+        """
     @receive_high_water_mark.setter
     def receive_high_water_mark(self, value: int) -> None: ...
     @property
     def receive_timeout(self) -> int:
-        """Milliseconds `receive()` waits: -1 forever, 0 fail at once."""
+        """Milliseconds `receive()` waits: -1 forever, 0 fail at once.
+
+        Type: int (32-bit), in milliseconds. Default: -1.
+        """
     @receive_timeout.setter
     def receive_timeout(self, value: int) -> None: ...
+    @property
+    def only_first_subscribe(self) -> bool:
+        """Treat only the first part of a multipart message as a subscription (DRAFT).
+
+        Type: bool. Default: False.
+        """
+    @only_first_subscribe.setter
+    def only_first_subscribe(self, value: bool) -> None: ...
 
 class Stream(Socket, Readable, Writable):
     """Raw TCP to peers that do not speak ZeroMQ: messages are
@@ -1497,45 +2118,73 @@ class Stream(Socket, Readable, Writable):
         receive_high_water_mark: int = ...,
         receive_timeout: int = ...,
         notify: bool = ...,
+        socks_username: str | bytes | None = ...,
+        socks_password: str | bytes | None = ...,
+        in_batch_size: int = ...,
+        out_batch_size: int = ...,
     ) -> None: ...
     @property
     def multicast_hops(self) -> int:
-        """Time-to-live of multicast packets."""
+        """Time-to-live of multicast packets.
+
+        Type: int (32-bit), in hops. Default: 1.
+        """
     @multicast_hops.setter
     def multicast_hops(self, value: int) -> None: ...
     @property
     def send_buffer_size(self) -> int:
-        """Kernel send buffer in bytes; -1 the OS default."""
+        """Kernel send buffer in bytes; -1 the OS default.
+
+        Type: int (32-bit), in bytes. Default: -1.
+        """
     @send_buffer_size.setter
     def send_buffer_size(self, value: int) -> None: ...
     @property
     def send_high_water_mark(self) -> int:
-        """Most outgoing messages queued per peer; 0 is no limit."""
+        """Most outgoing messages queued per peer; 0 is no limit.
+
+        Type: int (32-bit), in messages. Default: 1000.
+        """
     @send_high_water_mark.setter
     def send_high_water_mark(self, value: int) -> None: ...
     @property
     def send_timeout(self) -> int:
-        """Milliseconds `send()` waits: -1 forever, 0 fail at once."""
+        """Milliseconds `send()` waits: -1 forever, 0 fail at once.
+
+        Type: int (32-bit), in milliseconds. Default: -1.
+        """
     @send_timeout.setter
     def send_timeout(self, value: int) -> None: ...
     @property
     def receive_buffer_size(self) -> int:
-        """Kernel receive buffer in bytes; -1 the OS default."""
+        """Kernel receive buffer in bytes; -1 the OS default.
+
+        Type: int (32-bit), in bytes. Default: -1.
+        """
     @receive_buffer_size.setter
     def receive_buffer_size(self, value: int) -> None: ...
     @property
     def receive_high_water_mark(self) -> int:
-        """Most incoming messages queued per peer; 0 is no limit."""
+        """Most incoming messages queued per peer; 0 is no limit.
+
+        Type: int (32-bit), in messages. Default: 1000.
+        """
     @receive_high_water_mark.setter
     def receive_high_water_mark(self, value: int) -> None: ...
     @property
     def receive_timeout(self) -> int:
-        """Milliseconds `receive()` waits: -1 forever, 0 fail at once."""
+        """Milliseconds `receive()` waits: -1 forever, 0 fail at once.
+
+        Type: int (32-bit), in milliseconds. Default: -1.
+        """
     @receive_timeout.setter
     def receive_timeout(self, value: int) -> None: ...
     @property
     def notify(self) -> bool:
-        """Deliver an empty message when a peer connects or disconnects."""
+        """Deliver an empty message when a peer connects or disconnects.
+
+        Type: bool. Default: True.
+        """
     @notify.setter
     def notify(self, value: bool) -> None: ...
     def connect(self, address: str, *, routing_id: str | bytes | None = None) -> None:
@@ -1547,4 +2196,1079 @@ class Stream(Socket, Readable, Writable):
             ZMQError: as `Socket.connect`.
         """
 
+class Server(DraftSocket, RoutedReceive, RoutedSend):
+    """Answers many Clients: each message received carries the sender's
+    routing id, and each message sent goes to the peer a routing id names.
+    Thread-safe: usable from several threads' event loops at once; one part
+    per message (DRAFT).
+    """
+    def __init__(
+        self,
+        *,
+        context: Context | None = None,
+        affinity: int = ...,
+        backlog: int = ...,
+        connect_timeout: int = ...,
+        curve_public_key: str | bytes | None = ...,
+        curve_secret_key: str | bytes | None = ...,
+        curve_server: bool = ...,
+        curve_server_key: str | bytes | None = ...,
+        gssapi_plain_text: bool = ...,
+        gssapi_principal: str | bytes | None = ...,
+        gssapi_principal_name_type: Literal["host_based", "user_name", "krb5_principal"] = ...,
+        gssapi_server: bool = ...,
+        gssapi_service_principal: str | bytes | None = ...,
+        gssapi_service_principal_name_type: Literal["host_based", "user_name", "krb5_principal"] = ...,
+        handshake_interval: int = ...,
+        heartbeat_interval: int = ...,
+        heartbeat_timeout: int = ...,
+        heartbeat_time_to_live: int = ...,
+        immediate: bool = ...,
+        interface: str | bytes | None = ...,
+        ipv6: bool = ...,
+        linger: int = ...,
+        loopback_fast_path: bool = ...,
+        max_message_size: int = ...,
+        multicast_max_transport_data_unit: int = ...,
+        plain_password: str | bytes | None = ...,
+        plain_server: bool = ...,
+        plain_username: str | bytes | None = ...,
+        rate: int = ...,
+        reconnect_interval: int = ...,
+        reconnect_max_interval: int = ...,
+        recovery_interval: int = ...,
+        socks_proxy: str | bytes | None = ...,
+        tcp_accept_filter: str | bytes | None = ...,
+        tcp_keepalive: int = ...,
+        tcp_keepalive_count: int = ...,
+        tcp_keepalive_idle: int = ...,
+        tcp_keepalive_interval: int = ...,
+        tcp_max_retransmit_timeout: int = ...,
+        type_of_service: int = ...,
+        vmci_buffer_max_size: int = ...,
+        vmci_buffer_min_size: int = ...,
+        vmci_buffer_size: int = ...,
+        vmci_connect_timeout: int = ...,
+        zap_domain: str | bytes | None = ...,
+        zap_enforce_domain: bool = ...,
+        multicast_hops: int = ...,
+        send_buffer_size: int = ...,
+        send_high_water_mark: int = ...,
+        send_timeout: int = ...,
+        receive_buffer_size: int = ...,
+        receive_high_water_mark: int = ...,
+        receive_timeout: int = ...,
+        hello_message: str | bytes | None = ...,
+        disconnect_message: str | bytes | None = ...,
+        socks_username: str | bytes | None = ...,
+        socks_password: str | bytes | None = ...,
+        in_batch_size: int = ...,
+        out_batch_size: int = ...,
+    ) -> None: ...
+    @property
+    def multicast_hops(self) -> int:
+        """Time-to-live of multicast packets.
+
+        Type: int (32-bit), in hops. Default: 1.
+        """
+    @multicast_hops.setter
+    def multicast_hops(self, value: int) -> None: ...
+    @property
+    def send_buffer_size(self) -> int:
+        """Kernel send buffer in bytes; -1 the OS default.
+
+        Type: int (32-bit), in bytes. Default: -1.
+        """
+    @send_buffer_size.setter
+    def send_buffer_size(self, value: int) -> None: ...
+    @property
+    def send_high_water_mark(self) -> int:
+        """Most outgoing messages queued per peer; 0 is no limit.
+
+        Type: int (32-bit), in messages. Default: 1000.
+        """
+    @send_high_water_mark.setter
+    def send_high_water_mark(self, value: int) -> None: ...
+    @property
+    def send_timeout(self) -> int:
+        """Milliseconds `send()` waits: -1 forever, 0 fail at once.
+
+        Type: int (32-bit), in milliseconds. Default: -1.
+        """
+    @send_timeout.setter
+    def send_timeout(self, value: int) -> None: ...
+    @property
+    def receive_buffer_size(self) -> int:
+        """Kernel receive buffer in bytes; -1 the OS default.
+
+        Type: int (32-bit), in bytes. Default: -1.
+        """
+    @receive_buffer_size.setter
+    def receive_buffer_size(self, value: int) -> None: ...
+    @property
+    def receive_high_water_mark(self) -> int:
+        """Most incoming messages queued per peer; 0 is no limit.
+
+        Type: int (32-bit), in messages. Default: 1000.
+        """
+    @receive_high_water_mark.setter
+    def receive_high_water_mark(self, value: int) -> None: ...
+    @property
+    def receive_timeout(self) -> int:
+        """Milliseconds `receive()` waits: -1 forever, 0 fail at once.
+
+        Type: int (32-bit), in milliseconds. Default: -1.
+        """
+    @receive_timeout.setter
+    def receive_timeout(self, value: int) -> None: ...
+    @property
+    def hello_message(self) -> bytes | None:
+        """A message this socket sends to each new peer as its first (DRAFT).
+
+        Type: bytes | None; set as str | bytes | None. Default: None (unset).
+        """
+    @hello_message.setter
+    def hello_message(self, value: str | bytes | None) -> None: ...
+    @property
+    def disconnect_message(self) -> bytes | None:
+        """A message this socket receives, as if from the peer, when a peer disconnects (DRAFT).
+
+        Type: bytes | None; set as str | bytes | None. Default: None (unset).
+        """
+    @disconnect_message.setter
+    def disconnect_message(self, value: str | bytes | None) -> None: ...
+
+class Client(DraftSocket, Readable, SinglePartWritable):
+    """Talks to Servers: round-robins sends, fair-queues receives.
+    Thread-safe: usable from several threads' event loops at once; one part
+    per message (DRAFT).
+    """
+    def __init__(
+        self,
+        *,
+        context: Context | None = None,
+        affinity: int = ...,
+        backlog: int = ...,
+        connect_timeout: int = ...,
+        curve_public_key: str | bytes | None = ...,
+        curve_secret_key: str | bytes | None = ...,
+        curve_server: bool = ...,
+        curve_server_key: str | bytes | None = ...,
+        gssapi_plain_text: bool = ...,
+        gssapi_principal: str | bytes | None = ...,
+        gssapi_principal_name_type: Literal["host_based", "user_name", "krb5_principal"] = ...,
+        gssapi_server: bool = ...,
+        gssapi_service_principal: str | bytes | None = ...,
+        gssapi_service_principal_name_type: Literal["host_based", "user_name", "krb5_principal"] = ...,
+        handshake_interval: int = ...,
+        heartbeat_interval: int = ...,
+        heartbeat_timeout: int = ...,
+        heartbeat_time_to_live: int = ...,
+        immediate: bool = ...,
+        interface: str | bytes | None = ...,
+        ipv6: bool = ...,
+        linger: int = ...,
+        loopback_fast_path: bool = ...,
+        max_message_size: int = ...,
+        multicast_max_transport_data_unit: int = ...,
+        plain_password: str | bytes | None = ...,
+        plain_server: bool = ...,
+        plain_username: str | bytes | None = ...,
+        rate: int = ...,
+        reconnect_interval: int = ...,
+        reconnect_max_interval: int = ...,
+        recovery_interval: int = ...,
+        socks_proxy: str | bytes | None = ...,
+        tcp_accept_filter: str | bytes | None = ...,
+        tcp_keepalive: int = ...,
+        tcp_keepalive_count: int = ...,
+        tcp_keepalive_idle: int = ...,
+        tcp_keepalive_interval: int = ...,
+        tcp_max_retransmit_timeout: int = ...,
+        type_of_service: int = ...,
+        vmci_buffer_max_size: int = ...,
+        vmci_buffer_min_size: int = ...,
+        vmci_buffer_size: int = ...,
+        vmci_connect_timeout: int = ...,
+        zap_domain: str | bytes | None = ...,
+        zap_enforce_domain: bool = ...,
+        multicast_hops: int = ...,
+        send_buffer_size: int = ...,
+        send_high_water_mark: int = ...,
+        send_timeout: int = ...,
+        receive_buffer_size: int = ...,
+        receive_high_water_mark: int = ...,
+        receive_timeout: int = ...,
+        hello_message: str | bytes | None = ...,
+        socks_username: str | bytes | None = ...,
+        socks_password: str | bytes | None = ...,
+        in_batch_size: int = ...,
+        out_batch_size: int = ...,
+    ) -> None: ...
+    @property
+    def multicast_hops(self) -> int:
+        """Time-to-live of multicast packets.
+
+        Type: int (32-bit), in hops. Default: 1.
+        """
+    @multicast_hops.setter
+    def multicast_hops(self, value: int) -> None: ...
+    @property
+    def send_buffer_size(self) -> int:
+        """Kernel send buffer in bytes; -1 the OS default.
+
+        Type: int (32-bit), in bytes. Default: -1.
+        """
+    @send_buffer_size.setter
+    def send_buffer_size(self, value: int) -> None: ...
+    @property
+    def send_high_water_mark(self) -> int:
+        """Most outgoing messages queued per peer; 0 is no limit.
+
+        Type: int (32-bit), in messages. Default: 1000.
+        """
+    @send_high_water_mark.setter
+    def send_high_water_mark(self, value: int) -> None: ...
+    @property
+    def send_timeout(self) -> int:
+        """Milliseconds `send()` waits: -1 forever, 0 fail at once.
+
+        Type: int (32-bit), in milliseconds. Default: -1.
+        """
+    @send_timeout.setter
+    def send_timeout(self, value: int) -> None: ...
+    @property
+    def receive_buffer_size(self) -> int:
+        """Kernel receive buffer in bytes; -1 the OS default.
+
+        Type: int (32-bit), in bytes. Default: -1.
+        """
+    @receive_buffer_size.setter
+    def receive_buffer_size(self, value: int) -> None: ...
+    @property
+    def receive_high_water_mark(self) -> int:
+        """Most incoming messages queued per peer; 0 is no limit.
+
+        Type: int (32-bit), in messages. Default: 1000.
+        """
+    @receive_high_water_mark.setter
+    def receive_high_water_mark(self, value: int) -> None: ...
+    @property
+    def receive_timeout(self) -> int:
+        """Milliseconds `receive()` waits: -1 forever, 0 fail at once.
+
+        Type: int (32-bit), in milliseconds. Default: -1.
+        """
+    @receive_timeout.setter
+    def receive_timeout(self, value: int) -> None: ...
+    @property
+    def hello_message(self) -> bytes | None:
+        """A message this socket sends to each new peer as its first (DRAFT).
+
+        Type: bytes | None; set as str | bytes | None. Default: None (unset).
+        """
+    @hello_message.setter
+    def hello_message(self, value: str | bytes | None) -> None: ...
+
+class Radio(DraftSocket, GroupSend):
+    """Publishes each message to a group; Dishes that joined it receive it.
+    Over udp:// too (multicast as well). Thread-safe: usable from several
+    threads' event loops at once; one part per message (DRAFT).
+    """
+    def __init__(
+        self,
+        *,
+        context: Context | None = None,
+        affinity: int = ...,
+        backlog: int = ...,
+        connect_timeout: int = ...,
+        curve_public_key: str | bytes | None = ...,
+        curve_secret_key: str | bytes | None = ...,
+        curve_server: bool = ...,
+        curve_server_key: str | bytes | None = ...,
+        gssapi_plain_text: bool = ...,
+        gssapi_principal: str | bytes | None = ...,
+        gssapi_principal_name_type: Literal["host_based", "user_name", "krb5_principal"] = ...,
+        gssapi_server: bool = ...,
+        gssapi_service_principal: str | bytes | None = ...,
+        gssapi_service_principal_name_type: Literal["host_based", "user_name", "krb5_principal"] = ...,
+        handshake_interval: int = ...,
+        heartbeat_interval: int = ...,
+        heartbeat_timeout: int = ...,
+        heartbeat_time_to_live: int = ...,
+        immediate: bool = ...,
+        interface: str | bytes | None = ...,
+        ipv6: bool = ...,
+        linger: int = ...,
+        loopback_fast_path: bool = ...,
+        max_message_size: int = ...,
+        multicast_max_transport_data_unit: int = ...,
+        plain_password: str | bytes | None = ...,
+        plain_server: bool = ...,
+        plain_username: str | bytes | None = ...,
+        rate: int = ...,
+        reconnect_interval: int = ...,
+        reconnect_max_interval: int = ...,
+        recovery_interval: int = ...,
+        socks_proxy: str | bytes | None = ...,
+        tcp_accept_filter: str | bytes | None = ...,
+        tcp_keepalive: int = ...,
+        tcp_keepalive_count: int = ...,
+        tcp_keepalive_idle: int = ...,
+        tcp_keepalive_interval: int = ...,
+        tcp_max_retransmit_timeout: int = ...,
+        type_of_service: int = ...,
+        vmci_buffer_max_size: int = ...,
+        vmci_buffer_min_size: int = ...,
+        vmci_buffer_size: int = ...,
+        vmci_connect_timeout: int = ...,
+        zap_domain: str | bytes | None = ...,
+        zap_enforce_domain: bool = ...,
+        multicast_hops: int = ...,
+        send_buffer_size: int = ...,
+        send_high_water_mark: int = ...,
+        send_timeout: int = ...,
+        socks_username: str | bytes | None = ...,
+        socks_password: str | bytes | None = ...,
+        in_batch_size: int = ...,
+        out_batch_size: int = ...,
+        multicast_loop: bool = ...,
+    ) -> None: ...
+    @property
+    def multicast_hops(self) -> int:
+        """Time-to-live of multicast packets.
+
+        Type: int (32-bit), in hops. Default: 1.
+        """
+    @multicast_hops.setter
+    def multicast_hops(self, value: int) -> None: ...
+    @property
+    def send_buffer_size(self) -> int:
+        """Kernel send buffer in bytes; -1 the OS default.
+
+        Type: int (32-bit), in bytes. Default: -1.
+        """
+    @send_buffer_size.setter
+    def send_buffer_size(self, value: int) -> None: ...
+    @property
+    def send_high_water_mark(self) -> int:
+        """Most outgoing messages queued per peer; 0 is no limit.
+
+        Type: int (32-bit), in messages. Default: 1000.
+        """
+    @send_high_water_mark.setter
+    def send_high_water_mark(self, value: int) -> None: ...
+    @property
+    def send_timeout(self) -> int:
+        """Milliseconds `send()` waits: -1 forever, 0 fail at once.
+
+        Type: int (32-bit), in milliseconds. Default: -1.
+        """
+    @send_timeout.setter
+    def send_timeout(self, value: int) -> None: ...
+    @property
+    def multicast_loop(self) -> bool:
+        """Deliver multicast UDP back to this host (DRAFT).
+
+        Type: bool. Default: None (unset).
+        """
+    @multicast_loop.setter
+    def multicast_loop(self, value: bool) -> None: ...
+
+class Dish(DraftSocket, GroupReceive):
+    """Receives what Radios send to the groups it joined (none at first).
+    Thread-safe: usable from several threads' event loops at once; one part
+    per message (DRAFT).
+    """
+    def __init__(
+        self,
+        *,
+        context: Context | None = None,
+        affinity: int = ...,
+        backlog: int = ...,
+        connect_timeout: int = ...,
+        curve_public_key: str | bytes | None = ...,
+        curve_secret_key: str | bytes | None = ...,
+        curve_server: bool = ...,
+        curve_server_key: str | bytes | None = ...,
+        gssapi_plain_text: bool = ...,
+        gssapi_principal: str | bytes | None = ...,
+        gssapi_principal_name_type: Literal["host_based", "user_name", "krb5_principal"] = ...,
+        gssapi_server: bool = ...,
+        gssapi_service_principal: str | bytes | None = ...,
+        gssapi_service_principal_name_type: Literal["host_based", "user_name", "krb5_principal"] = ...,
+        handshake_interval: int = ...,
+        heartbeat_interval: int = ...,
+        heartbeat_timeout: int = ...,
+        heartbeat_time_to_live: int = ...,
+        immediate: bool = ...,
+        interface: str | bytes | None = ...,
+        ipv6: bool = ...,
+        linger: int = ...,
+        loopback_fast_path: bool = ...,
+        max_message_size: int = ...,
+        multicast_max_transport_data_unit: int = ...,
+        plain_password: str | bytes | None = ...,
+        plain_server: bool = ...,
+        plain_username: str | bytes | None = ...,
+        rate: int = ...,
+        reconnect_interval: int = ...,
+        reconnect_max_interval: int = ...,
+        recovery_interval: int = ...,
+        socks_proxy: str | bytes | None = ...,
+        tcp_accept_filter: str | bytes | None = ...,
+        tcp_keepalive: int = ...,
+        tcp_keepalive_count: int = ...,
+        tcp_keepalive_idle: int = ...,
+        tcp_keepalive_interval: int = ...,
+        tcp_max_retransmit_timeout: int = ...,
+        type_of_service: int = ...,
+        vmci_buffer_max_size: int = ...,
+        vmci_buffer_min_size: int = ...,
+        vmci_buffer_size: int = ...,
+        vmci_connect_timeout: int = ...,
+        zap_domain: str | bytes | None = ...,
+        zap_enforce_domain: bool = ...,
+        receive_buffer_size: int = ...,
+        receive_high_water_mark: int = ...,
+        receive_timeout: int = ...,
+        socks_username: str | bytes | None = ...,
+        socks_password: str | bytes | None = ...,
+        in_batch_size: int = ...,
+        out_batch_size: int = ...,
+        multicast_loop: bool = ...,
+    ) -> None: ...
+    @property
+    def receive_buffer_size(self) -> int:
+        """Kernel receive buffer in bytes; -1 the OS default.
+
+        Type: int (32-bit), in bytes. Default: -1.
+        """
+    @receive_buffer_size.setter
+    def receive_buffer_size(self, value: int) -> None: ...
+    @property
+    def receive_high_water_mark(self) -> int:
+        """Most incoming messages queued per peer; 0 is no limit.
+
+        Type: int (32-bit), in messages. Default: 1000.
+        """
+    @receive_high_water_mark.setter
+    def receive_high_water_mark(self, value: int) -> None: ...
+    @property
+    def receive_timeout(self) -> int:
+        """Milliseconds `receive()` waits: -1 forever, 0 fail at once.
+
+        Type: int (32-bit), in milliseconds. Default: -1.
+        """
+    @receive_timeout.setter
+    def receive_timeout(self, value: int) -> None: ...
+    @property
+    def multicast_loop(self) -> bool:
+        """Deliver multicast UDP back to this host (DRAFT).
+
+        Type: bool. Default: None (unset).
+        """
+    @multicast_loop.setter
+    def multicast_loop(self, value: bool) -> None: ...
+    def join(self, *groups: str | bytes) -> None:
+        """Receive the messages sent to each group (1 to 15 bytes each).
+
+        Raises:
+            TypeError, ValueError: a bad group.
+            ZMQError: e.g. ``EINVAL`` when the group is already joined.
+        """
+    def leave(self, *groups: str | bytes) -> None:
+        """Stop receiving the messages sent to each group joined before.
+
+        Raises:
+            TypeError, ValueError: a bad group.
+            ZMQError: e.g. ``EINVAL`` when the group was not joined.
+        """
+
+class Gather(DraftSocket, Readable):
+    """Receives from Scatters, fair-queued. Thread-safe: usable from several
+    threads' event loops at once; one part per message (DRAFT).
+    """
+    def __init__(
+        self,
+        *,
+        context: Context | None = None,
+        affinity: int = ...,
+        backlog: int = ...,
+        connect_timeout: int = ...,
+        curve_public_key: str | bytes | None = ...,
+        curve_secret_key: str | bytes | None = ...,
+        curve_server: bool = ...,
+        curve_server_key: str | bytes | None = ...,
+        gssapi_plain_text: bool = ...,
+        gssapi_principal: str | bytes | None = ...,
+        gssapi_principal_name_type: Literal["host_based", "user_name", "krb5_principal"] = ...,
+        gssapi_server: bool = ...,
+        gssapi_service_principal: str | bytes | None = ...,
+        gssapi_service_principal_name_type: Literal["host_based", "user_name", "krb5_principal"] = ...,
+        handshake_interval: int = ...,
+        heartbeat_interval: int = ...,
+        heartbeat_timeout: int = ...,
+        heartbeat_time_to_live: int = ...,
+        immediate: bool = ...,
+        interface: str | bytes | None = ...,
+        ipv6: bool = ...,
+        linger: int = ...,
+        loopback_fast_path: bool = ...,
+        max_message_size: int = ...,
+        multicast_max_transport_data_unit: int = ...,
+        plain_password: str | bytes | None = ...,
+        plain_server: bool = ...,
+        plain_username: str | bytes | None = ...,
+        rate: int = ...,
+        reconnect_interval: int = ...,
+        reconnect_max_interval: int = ...,
+        recovery_interval: int = ...,
+        socks_proxy: str | bytes | None = ...,
+        tcp_accept_filter: str | bytes | None = ...,
+        tcp_keepalive: int = ...,
+        tcp_keepalive_count: int = ...,
+        tcp_keepalive_idle: int = ...,
+        tcp_keepalive_interval: int = ...,
+        tcp_max_retransmit_timeout: int = ...,
+        type_of_service: int = ...,
+        vmci_buffer_max_size: int = ...,
+        vmci_buffer_min_size: int = ...,
+        vmci_buffer_size: int = ...,
+        vmci_connect_timeout: int = ...,
+        zap_domain: str | bytes | None = ...,
+        zap_enforce_domain: bool = ...,
+        receive_buffer_size: int = ...,
+        receive_high_water_mark: int = ...,
+        receive_timeout: int = ...,
+        socks_username: str | bytes | None = ...,
+        socks_password: str | bytes | None = ...,
+        in_batch_size: int = ...,
+        out_batch_size: int = ...,
+    ) -> None: ...
+    @property
+    def receive_buffer_size(self) -> int:
+        """Kernel receive buffer in bytes; -1 the OS default.
+
+        Type: int (32-bit), in bytes. Default: -1.
+        """
+    @receive_buffer_size.setter
+    def receive_buffer_size(self, value: int) -> None: ...
+    @property
+    def receive_high_water_mark(self) -> int:
+        """Most incoming messages queued per peer; 0 is no limit.
+
+        Type: int (32-bit), in messages. Default: 1000.
+        """
+    @receive_high_water_mark.setter
+    def receive_high_water_mark(self, value: int) -> None: ...
+    @property
+    def receive_timeout(self) -> int:
+        """Milliseconds `receive()` waits: -1 forever, 0 fail at once.
+
+        Type: int (32-bit), in milliseconds. Default: -1.
+        """
+    @receive_timeout.setter
+    def receive_timeout(self, value: int) -> None: ...
+
+class Scatter(DraftSocket, SinglePartWritable):
+    """Round-robins messages to Gathers. Thread-safe: usable from several
+    threads' event loops at once; one part per message (DRAFT).
+    """
+    def __init__(
+        self,
+        *,
+        context: Context | None = None,
+        affinity: int = ...,
+        backlog: int = ...,
+        connect_timeout: int = ...,
+        curve_public_key: str | bytes | None = ...,
+        curve_secret_key: str | bytes | None = ...,
+        curve_server: bool = ...,
+        curve_server_key: str | bytes | None = ...,
+        gssapi_plain_text: bool = ...,
+        gssapi_principal: str | bytes | None = ...,
+        gssapi_principal_name_type: Literal["host_based", "user_name", "krb5_principal"] = ...,
+        gssapi_server: bool = ...,
+        gssapi_service_principal: str | bytes | None = ...,
+        gssapi_service_principal_name_type: Literal["host_based", "user_name", "krb5_principal"] = ...,
+        handshake_interval: int = ...,
+        heartbeat_interval: int = ...,
+        heartbeat_timeout: int = ...,
+        heartbeat_time_to_live: int = ...,
+        immediate: bool = ...,
+        interface: str | bytes | None = ...,
+        ipv6: bool = ...,
+        linger: int = ...,
+        loopback_fast_path: bool = ...,
+        max_message_size: int = ...,
+        multicast_max_transport_data_unit: int = ...,
+        plain_password: str | bytes | None = ...,
+        plain_server: bool = ...,
+        plain_username: str | bytes | None = ...,
+        rate: int = ...,
+        reconnect_interval: int = ...,
+        reconnect_max_interval: int = ...,
+        recovery_interval: int = ...,
+        socks_proxy: str | bytes | None = ...,
+        tcp_accept_filter: str | bytes | None = ...,
+        tcp_keepalive: int = ...,
+        tcp_keepalive_count: int = ...,
+        tcp_keepalive_idle: int = ...,
+        tcp_keepalive_interval: int = ...,
+        tcp_max_retransmit_timeout: int = ...,
+        type_of_service: int = ...,
+        vmci_buffer_max_size: int = ...,
+        vmci_buffer_min_size: int = ...,
+        vmci_buffer_size: int = ...,
+        vmci_connect_timeout: int = ...,
+        zap_domain: str | bytes | None = ...,
+        zap_enforce_domain: bool = ...,
+        multicast_hops: int = ...,
+        send_buffer_size: int = ...,
+        send_high_water_mark: int = ...,
+        send_timeout: int = ...,
+        socks_username: str | bytes | None = ...,
+        socks_password: str | bytes | None = ...,
+        in_batch_size: int = ...,
+        out_batch_size: int = ...,
+    ) -> None: ...
+    @property
+    def multicast_hops(self) -> int:
+        """Time-to-live of multicast packets.
+
+        Type: int (32-bit), in hops. Default: 1.
+        """
+    @multicast_hops.setter
+    def multicast_hops(self, value: int) -> None: ...
+    @property
+    def send_buffer_size(self) -> int:
+        """Kernel send buffer in bytes; -1 the OS default.
+
+        Type: int (32-bit), in bytes. Default: -1.
+        """
+    @send_buffer_size.setter
+    def send_buffer_size(self, value: int) -> None: ...
+    @property
+    def send_high_water_mark(self) -> int:
+        """Most outgoing messages queued per peer; 0 is no limit.
+
+        Type: int (32-bit), in messages. Default: 1000.
+        """
+    @send_high_water_mark.setter
+    def send_high_water_mark(self, value: int) -> None: ...
+    @property
+    def send_timeout(self) -> int:
+        """Milliseconds `send()` waits: -1 forever, 0 fail at once.
+
+        Type: int (32-bit), in milliseconds. Default: -1.
+        """
+    @send_timeout.setter
+    def send_timeout(self, value: int) -> None: ...
+
+class Datagram(DraftSocket, Readable, Writable):
+    """Raw UDP (udp:// only): messages are ``[address, data]``. The address
+    part received is ``b"ip:port\0"`` (libzmq ends it with a NUL byte) and can
+    be sent back as it is (DRAFT; not thread-safe: one event loop at a time).
+    """
+    def __init__(
+        self,
+        *,
+        context: Context | None = None,
+        affinity: int = ...,
+        backlog: int = ...,
+        connect_timeout: int = ...,
+        curve_public_key: str | bytes | None = ...,
+        curve_secret_key: str | bytes | None = ...,
+        curve_server: bool = ...,
+        curve_server_key: str | bytes | None = ...,
+        gssapi_plain_text: bool = ...,
+        gssapi_principal: str | bytes | None = ...,
+        gssapi_principal_name_type: Literal["host_based", "user_name", "krb5_principal"] = ...,
+        gssapi_server: bool = ...,
+        gssapi_service_principal: str | bytes | None = ...,
+        gssapi_service_principal_name_type: Literal["host_based", "user_name", "krb5_principal"] = ...,
+        handshake_interval: int = ...,
+        heartbeat_interval: int = ...,
+        heartbeat_timeout: int = ...,
+        heartbeat_time_to_live: int = ...,
+        immediate: bool = ...,
+        interface: str | bytes | None = ...,
+        ipv6: bool = ...,
+        linger: int = ...,
+        loopback_fast_path: bool = ...,
+        max_message_size: int = ...,
+        multicast_max_transport_data_unit: int = ...,
+        plain_password: str | bytes | None = ...,
+        plain_server: bool = ...,
+        plain_username: str | bytes | None = ...,
+        rate: int = ...,
+        reconnect_interval: int = ...,
+        reconnect_max_interval: int = ...,
+        recovery_interval: int = ...,
+        socks_proxy: str | bytes | None = ...,
+        tcp_accept_filter: str | bytes | None = ...,
+        tcp_keepalive: int = ...,
+        tcp_keepalive_count: int = ...,
+        tcp_keepalive_idle: int = ...,
+        tcp_keepalive_interval: int = ...,
+        tcp_max_retransmit_timeout: int = ...,
+        type_of_service: int = ...,
+        vmci_buffer_max_size: int = ...,
+        vmci_buffer_min_size: int = ...,
+        vmci_buffer_size: int = ...,
+        vmci_connect_timeout: int = ...,
+        zap_domain: str | bytes | None = ...,
+        zap_enforce_domain: bool = ...,
+        multicast_hops: int = ...,
+        send_buffer_size: int = ...,
+        send_high_water_mark: int = ...,
+        send_timeout: int = ...,
+        receive_buffer_size: int = ...,
+        receive_high_water_mark: int = ...,
+        receive_timeout: int = ...,
+        socks_username: str | bytes | None = ...,
+        socks_password: str | bytes | None = ...,
+        in_batch_size: int = ...,
+        out_batch_size: int = ...,
+        multicast_loop: bool = ...,
+    ) -> None: ...
+    @property
+    def multicast_hops(self) -> int:
+        """Time-to-live of multicast packets.
+
+        Type: int (32-bit), in hops. Default: 1.
+        """
+    @multicast_hops.setter
+    def multicast_hops(self, value: int) -> None: ...
+    @property
+    def send_buffer_size(self) -> int:
+        """Kernel send buffer in bytes; -1 the OS default.
+
+        Type: int (32-bit), in bytes. Default: -1.
+        """
+    @send_buffer_size.setter
+    def send_buffer_size(self, value: int) -> None: ...
+    @property
+    def send_high_water_mark(self) -> int:
+        """Most outgoing messages queued per peer; 0 is no limit.
+
+        Type: int (32-bit), in messages. Default: 1000.
+        """
+    @send_high_water_mark.setter
+    def send_high_water_mark(self, value: int) -> None: ...
+    @property
+    def send_timeout(self) -> int:
+        """Milliseconds `send()` waits: -1 forever, 0 fail at once.
+
+        Type: int (32-bit), in milliseconds. Default: -1.
+        """
+    @send_timeout.setter
+    def send_timeout(self, value: int) -> None: ...
+    @property
+    def receive_buffer_size(self) -> int:
+        """Kernel receive buffer in bytes; -1 the OS default.
+
+        Type: int (32-bit), in bytes. Default: -1.
+        """
+    @receive_buffer_size.setter
+    def receive_buffer_size(self, value: int) -> None: ...
+    @property
+    def receive_high_water_mark(self) -> int:
+        """Most incoming messages queued per peer; 0 is no limit.
+
+        Type: int (32-bit), in messages. Default: 1000.
+        """
+    @receive_high_water_mark.setter
+    def receive_high_water_mark(self, value: int) -> None: ...
+    @property
+    def receive_timeout(self) -> int:
+        """Milliseconds `receive()` waits: -1 forever, 0 fail at once.
+
+        Type: int (32-bit), in milliseconds. Default: -1.
+        """
+    @receive_timeout.setter
+    def receive_timeout(self, value: int) -> None: ...
+    @property
+    def multicast_loop(self) -> bool:
+        """Deliver multicast UDP back to this host (DRAFT).
+
+        Type: bool. Default: None (unset).
+        """
+    @multicast_loop.setter
+    def multicast_loop(self, value: bool) -> None: ...
+
+class Peer(DraftSocket, RoutedReceive, RoutedSend):
+    """Talks to other Peers, each named by its routing id: `connect()`
+    returns the id of the peer it connects to, and each message received
+    carries its sender's. Thread-safe: usable from several threads' event
+    loops at once; one part per message (DRAFT).
+    """
+    def __init__(
+        self,
+        *,
+        context: Context | None = None,
+        affinity: int = ...,
+        backlog: int = ...,
+        connect_timeout: int = ...,
+        curve_public_key: str | bytes | None = ...,
+        curve_secret_key: str | bytes | None = ...,
+        curve_server: bool = ...,
+        curve_server_key: str | bytes | None = ...,
+        gssapi_plain_text: bool = ...,
+        gssapi_principal: str | bytes | None = ...,
+        gssapi_principal_name_type: Literal["host_based", "user_name", "krb5_principal"] = ...,
+        gssapi_server: bool = ...,
+        gssapi_service_principal: str | bytes | None = ...,
+        gssapi_service_principal_name_type: Literal["host_based", "user_name", "krb5_principal"] = ...,
+        handshake_interval: int = ...,
+        heartbeat_interval: int = ...,
+        heartbeat_timeout: int = ...,
+        heartbeat_time_to_live: int = ...,
+        immediate: bool = ...,
+        interface: str | bytes | None = ...,
+        ipv6: bool = ...,
+        linger: int = ...,
+        loopback_fast_path: bool = ...,
+        max_message_size: int = ...,
+        multicast_max_transport_data_unit: int = ...,
+        plain_password: str | bytes | None = ...,
+        plain_server: bool = ...,
+        plain_username: str | bytes | None = ...,
+        rate: int = ...,
+        reconnect_interval: int = ...,
+        reconnect_max_interval: int = ...,
+        recovery_interval: int = ...,
+        socks_proxy: str | bytes | None = ...,
+        tcp_accept_filter: str | bytes | None = ...,
+        tcp_keepalive: int = ...,
+        tcp_keepalive_count: int = ...,
+        tcp_keepalive_idle: int = ...,
+        tcp_keepalive_interval: int = ...,
+        tcp_max_retransmit_timeout: int = ...,
+        type_of_service: int = ...,
+        vmci_buffer_max_size: int = ...,
+        vmci_buffer_min_size: int = ...,
+        vmci_buffer_size: int = ...,
+        vmci_connect_timeout: int = ...,
+        zap_domain: str | bytes | None = ...,
+        zap_enforce_domain: bool = ...,
+        multicast_hops: int = ...,
+        send_buffer_size: int = ...,
+        send_high_water_mark: int = ...,
+        send_timeout: int = ...,
+        receive_buffer_size: int = ...,
+        receive_high_water_mark: int = ...,
+        receive_timeout: int = ...,
+        hello_message: str | bytes | None = ...,
+        disconnect_message: str | bytes | None = ...,
+        socks_username: str | bytes | None = ...,
+        socks_password: str | bytes | None = ...,
+        in_batch_size: int = ...,
+        out_batch_size: int = ...,
+    ) -> None: ...
+    @property
+    def multicast_hops(self) -> int:
+        """Time-to-live of multicast packets.
+
+        Type: int (32-bit), in hops. Default: 1.
+        """
+    @multicast_hops.setter
+    def multicast_hops(self, value: int) -> None: ...
+    @property
+    def send_buffer_size(self) -> int:
+        """Kernel send buffer in bytes; -1 the OS default.
+
+        Type: int (32-bit), in bytes. Default: -1.
+        """
+    @send_buffer_size.setter
+    def send_buffer_size(self, value: int) -> None: ...
+    @property
+    def send_high_water_mark(self) -> int:
+        """Most outgoing messages queued per peer; 0 is no limit.
+
+        Type: int (32-bit), in messages. Default: 1000.
+        """
+    @send_high_water_mark.setter
+    def send_high_water_mark(self, value: int) -> None: ...
+    @property
+    def send_timeout(self) -> int:
+        """Milliseconds `send()` waits: -1 forever, 0 fail at once.
+
+        Type: int (32-bit), in milliseconds. Default: -1.
+        """
+    @send_timeout.setter
+    def send_timeout(self, value: int) -> None: ...
+    @property
+    def receive_buffer_size(self) -> int:
+        """Kernel receive buffer in bytes; -1 the OS default.
+
+        Type: int (32-bit), in bytes. Default: -1.
+        """
+    @receive_buffer_size.setter
+    def receive_buffer_size(self, value: int) -> None: ...
+    @property
+    def receive_high_water_mark(self) -> int:
+        """Most incoming messages queued per peer; 0 is no limit.
+
+        Type: int (32-bit), in messages. Default: 1000.
+        """
+    @receive_high_water_mark.setter
+    def receive_high_water_mark(self, value: int) -> None: ...
+    @property
+    def receive_timeout(self) -> int:
+        """Milliseconds `receive()` waits: -1 forever, 0 fail at once.
+
+        Type: int (32-bit), in milliseconds. Default: -1.
+        """
+    @receive_timeout.setter
+    def receive_timeout(self, value: int) -> None: ...
+    @property
+    def hello_message(self) -> bytes | None:
+        """A message this socket sends to each new peer as its first (DRAFT).
+
+        Type: bytes | None; set as str | bytes | None. Default: None (unset).
+        """
+    @hello_message.setter
+    def hello_message(self, value: str | bytes | None) -> None: ...
+    @property
+    def disconnect_message(self) -> bytes | None:
+        """A message this socket receives, as if from the peer, when a peer disconnects (DRAFT).
+
+        Type: bytes | None; set as str | bytes | None. Default: None (unset).
+        """
+    @disconnect_message.setter
+    def disconnect_message(self, value: str | bytes | None) -> None: ...
+    def connect(self, address: str) -> int:  # type: ignore[override]
+        """Connect to a Peer at `address` and return its routing id, for
+        `send(..., routing_id=...)`; the connection is made in the background.
+
+        Raises:
+            TypeError: `address` is not a str.
+            ZMQError: as `Socket.connect`.
+        """
+
+class Channel(DraftSocket, Readable, SinglePartWritable):
+    """An exclusive Pair: one peer, one part per message. Thread-safe:
+    usable from several threads' event loops at once (DRAFT).
+    """
+    def __init__(
+        self,
+        *,
+        context: Context | None = None,
+        affinity: int = ...,
+        backlog: int = ...,
+        connect_timeout: int = ...,
+        curve_public_key: str | bytes | None = ...,
+        curve_secret_key: str | bytes | None = ...,
+        curve_server: bool = ...,
+        curve_server_key: str | bytes | None = ...,
+        gssapi_plain_text: bool = ...,
+        gssapi_principal: str | bytes | None = ...,
+        gssapi_principal_name_type: Literal["host_based", "user_name", "krb5_principal"] = ...,
+        gssapi_server: bool = ...,
+        gssapi_service_principal: str | bytes | None = ...,
+        gssapi_service_principal_name_type: Literal["host_based", "user_name", "krb5_principal"] = ...,
+        handshake_interval: int = ...,
+        heartbeat_interval: int = ...,
+        heartbeat_timeout: int = ...,
+        heartbeat_time_to_live: int = ...,
+        immediate: bool = ...,
+        interface: str | bytes | None = ...,
+        ipv6: bool = ...,
+        linger: int = ...,
+        loopback_fast_path: bool = ...,
+        max_message_size: int = ...,
+        multicast_max_transport_data_unit: int = ...,
+        plain_password: str | bytes | None = ...,
+        plain_server: bool = ...,
+        plain_username: str | bytes | None = ...,
+        rate: int = ...,
+        reconnect_interval: int = ...,
+        reconnect_max_interval: int = ...,
+        recovery_interval: int = ...,
+        socks_proxy: str | bytes | None = ...,
+        tcp_accept_filter: str | bytes | None = ...,
+        tcp_keepalive: int = ...,
+        tcp_keepalive_count: int = ...,
+        tcp_keepalive_idle: int = ...,
+        tcp_keepalive_interval: int = ...,
+        tcp_max_retransmit_timeout: int = ...,
+        type_of_service: int = ...,
+        vmci_buffer_max_size: int = ...,
+        vmci_buffer_min_size: int = ...,
+        vmci_buffer_size: int = ...,
+        vmci_connect_timeout: int = ...,
+        zap_domain: str | bytes | None = ...,
+        zap_enforce_domain: bool = ...,
+        multicast_hops: int = ...,
+        send_buffer_size: int = ...,
+        send_high_water_mark: int = ...,
+        send_timeout: int = ...,
+        receive_buffer_size: int = ...,
+        receive_high_water_mark: int = ...,
+        receive_timeout: int = ...,
+        socks_username: str | bytes | None = ...,
+        socks_password: str | bytes | None = ...,
+        in_batch_size: int = ...,
+        out_batch_size: int = ...,
+    ) -> None: ...
+    @property
+    def multicast_hops(self) -> int:
+        """Time-to-live of multicast packets.
+
+        Type: int (32-bit), in hops. Default: 1.
+        """
+    @multicast_hops.setter
+    def multicast_hops(self, value: int) -> None: ...
+    @property
+    def send_buffer_size(self) -> int:
+        """Kernel send buffer in bytes; -1 the OS default.
+
+        Type: int (32-bit), in bytes. Default: -1.
+        """
+    @send_buffer_size.setter
+    def send_buffer_size(self, value: int) -> None: ...
+    @property
+    def send_high_water_mark(self) -> int:
+        """Most outgoing messages queued per peer; 0 is no limit.
+
+        Type: int (32-bit), in messages. Default: 1000.
+        """
+    @send_high_water_mark.setter
+    def send_high_water_mark(self, value: int) -> None: ...
+    @property
+    def send_timeout(self) -> int:
+        """Milliseconds `send()` waits: -1 forever, 0 fail at once.
+
+        Type: int (32-bit), in milliseconds. Default: -1.
+        """
+    @send_timeout.setter
+    def send_timeout(self, value: int) -> None: ...
+    @property
+    def receive_buffer_size(self) -> int:
+        """Kernel receive buffer in bytes; -1 the OS default.
+
+        Type: int (32-bit), in bytes. Default: -1.
+        """
+    @receive_buffer_size.setter
+    def receive_buffer_size(self, value: int) -> None: ...
+    @property
+    def receive_high_water_mark(self) -> int:
+        """Most incoming messages queued per peer; 0 is no limit.
+
+        Type: int (32-bit), in messages. Default: 1000.
+        """
+    @receive_high_water_mark.setter
+    def receive_high_water_mark(self, value: int) -> None: ...
+    @property
+    def receive_timeout(self) -> int:
+        """Milliseconds `receive()` waits: -1 forever, 0 fail at once.
+
+        Type: int (32-bit), in milliseconds. Default: -1.
+        """
+    @receive_timeout.setter
+    def receive_timeout(self, value: int) -> None: ...
+
 SOCKET_CLASSES: tuple[type[Socket], ...]
+DRAFT_SOCKET_CLASSES: tuple[type[DraftSocket], ...]

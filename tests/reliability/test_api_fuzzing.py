@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from reliability_harness import open_fds
 
 import zeromq
-from zeromq._options import OPTIONS, OptionProperty
+from zeromq._options import DRAFT, OPTIONS, OptionProperty
 from zeromq._sockets import SOCKET_CLASSES
 
 T = TypeVar("T")
@@ -133,6 +133,8 @@ def test_random_options_fail_only_with_clear_errors(runner: Runner) -> None:
     def check(cls: type[zeromq.Socket], name: str, value: object, how: str) -> None:
         options = options_of(cls)
         option = options[name].option if name in options else None
+        # Without a DRAFT libzmq, a DRAFT option is refused whatever is done with it.
+        refused = option is not None and option.draft and not DRAFT
         sock: zeromq.Socket | None = None
         try:
             if how == "constructor":
@@ -164,6 +166,9 @@ def test_random_options_fail_only_with_clear_errors(runner: Runner) -> None:
                 try:
                     getattr(sock, name)
                 except CLEAR_ERRORS as err:
+                    if refused:
+                        assert isinstance(err, zeromq.ZMQError) and name in str(err), err
+                        return
                     assert isinstance(err, AttributeError), err
                     assert option is None or not option.readable
             else:
@@ -183,7 +188,11 @@ def test_random_options_fail_only_with_clear_errors(runner: Runner) -> None:
 
 
 STRING_OPTIONS = sorted(
-    {o.name for o in OPTIONS if o.kind.set_annotation == "str | bytes | None" and o.writable}
+    {
+        o.name
+        for o in OPTIONS
+        if o.kind.set_annotation == "str | bytes | None" and o.writable and (DRAFT or not o.draft)
+    }
     - {"curve_public_key", "curve_secret_key", "curve_server_key"}  # these take Z85 text
 )
 
@@ -391,9 +400,9 @@ def test_random_addresses_fail_only_with_clear_errors(runner: Runner, tmp_path: 
         async with zeromq.Dealer(linger=0) as sock:
             try:
                 if bind:
-                    await sock.bind(address)
-                    endpoint = sock.last_endpoint
-                    assert endpoint is not None
+                    endpoint = await sock.bind(address)
+                    # (libzmq leaves last_endpoint unset for some, e.g. "tipc://@")
+                    assert sock.last_endpoint in (endpoint, None)
                     await sock.unbind(endpoint)
                 else:
                     sock.connect(address)
@@ -446,7 +455,7 @@ OPERATIONS = st.lists(
 def test_random_operation_sequences_keep_every_promise(runner: Runner) -> None:
     """A model of what the receiver must get next, checked against whatever
     random sequence of sends, receives, cancellations, timeouts and closes
-    happens: no loss, no duplicate, no stuck EBUSY, no hang, clear errors."""
+    happens: no loss, no duplicate, no overtaking, no hang, clear errors."""
     seq = 0
 
     async def play(operations: list[str], seed: int) -> None:
@@ -510,9 +519,17 @@ def test_random_operation_sequences_keep_every_promise(runner: Runner) -> None:
                         with pytest.raises(zeromq.ZMQError, match="closed"):
                             await b.receive()
                     elif pending is not None and not pending.done() and not cancelled:
-                        with pytest.raises(zeromq.ZMQError) as info:
-                            await b.receive()
-                        assert info.value.code == "EBUSY"
+                        # It queues behind the pending receive, which gets
+                        # the next message first (FIFO).
+                        try:
+                            async with asyncio.timeout(0.05):
+                                message = await b.receive()
+                        except TimeoutError:
+                            pass  # nothing for it (yet): it took nothing
+                        else:
+                            assert pending.done(), "a queued receive overtook the pending one"
+                            await settle(0)
+                            got(message)
                     elif expected or b.receive_timeout == -1:
                         # A message is there (inproc: at once), or none and it would wait.
                         try:

@@ -41,6 +41,13 @@ async def sockets() -> None:
     xpub.verbosity = "everything"  # type: ignore[assignment]
 
 
+def module_attributes() -> None:
+    accelerated: bool = zeromq.accelerated
+    libzmq: str = zeromq.version
+    has_curve: bool = zeromq.capability["curve"]
+    del accelerated, libzmq, has_curve
+
+
 def contexts() -> None:
     ctx = zeromq.Context(io_threads=2, blocky=False)
     threads: int = ctx.io_threads
@@ -75,3 +82,44 @@ def listener_for(kind: zeromq.EventType) -> None:
 
 listener_for("handshake:error:auth")
 listener_for("no such event")  # type: ignore[arg-type]
+
+
+async def draft_sockets() -> None:
+    async with zeromq.Server(linger=0) as server, zeromq.Client(linger=0) as client:
+        client.connect(await server.bind("tcp://127.0.0.1:*"))
+        await client.send("ping")
+        [request], routing_id = await server.receive()
+        routed: zeromq.RoutedMessage = await server.receive()
+        await server.send(request, routing_id=routing_id)
+        reply: list[bytes] = await client.receive()
+        async for _parts, sender in server:
+            who: int = sender
+        safe: bool = server.thread_safe
+        del routed, reply, who, safe
+
+        await server.send("x")  # type: ignore[call-arg]
+        await server.send("x", routing_id="1")  # type: ignore[arg-type]
+        server.routing_id  # type: ignore[attr-defined]  # noqa: B018
+
+    radio, dish = zeromq.Radio(), zeromq.Dish()
+    dish.join("weather", b"news")
+    dish.leave("news")
+    await radio.send("sunny", group="weather")
+    grouped: zeromq.GroupMessage = await dish.receive()
+    group: str = grouped.group
+    await radio.receive()  # type: ignore[attr-defined]
+    await dish.send("x")  # type: ignore[attr-defined]
+
+    peer = zeromq.Peer()
+    peer_id: int = peer.connect("tcp://127.0.0.1:5555")
+    await peer.send("hi", routing_id=peer_id)
+    datagram = zeromq.Datagram()
+    await datagram.send([b"127.0.0.1:5556", b"data"])
+    for cls in (zeromq.Gather, zeromq.Scatter, zeromq.Channel):
+        cls(linger=0).close()
+    router = zeromq.Router(hello_message="hi", disconnect_message=b"bye", router_notify="both")
+    notify: str | None = router.router_notify
+    hello: bytes | None = router.hello_message
+    zeromq.Router(router_notify="always")  # type: ignore[arg-type]
+    zeromq.Pull(hello_message="hi")  # type: ignore[call-arg]
+    del group, notify, hello

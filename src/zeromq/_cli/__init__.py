@@ -21,9 +21,10 @@ from typing import NoReturn
 
 import zmq
 
+from .. import _lifecycle
 from .._errors import ZMQError
 from . import bench, keygen, messaging, monitor, proxy
-from ._common import CLIError
+from ._common import CLIError, UsageError
 
 __all__ = ["build_parser", "main"]
 
@@ -36,7 +37,13 @@ def _version() -> str:
         own = metadata.version("zeromq")
     except metadata.PackageNotFoundError:
         own = "unknown"
-    return f"zeromq {own} (libzmq {zmq.zmq_version()}, pyzmq {zmq.__version__})"
+    from .._native import ACCELERATED
+
+    accelerator = "on" if ACCELERATED else "off: pure Python"
+    return (
+        f"zeromq {own} (libzmq {zmq.zmq_version()}, pyzmq {zmq.__version__}, "
+        f"C accelerator {accelerator})"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,6 +67,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Options whose value may start with "-": a Z85 key does once in 85 times, and
+# a prefix, a routing id or a user name may. argparse would take such a value
+# for an option and refuse the command, so each is joined to its option
+# (`--allow-client=-K...`), as a user could write it.
+_VALUES_MAY_START_WITH_A_DASH = frozenset(
+    {"--curve-server-key", "--allow-client", "--allow-user", "--subscribe", "--routing-id"}
+)
+
+
+def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """`parser.parse_args(argv)`, taking the value after each of
+    `_VALUES_MAY_START_WITH_A_DASH` as its value whatever it starts with."""
+    given = list(sys.argv[1:] if argv is None else argv)
+    joined: list[str] = []
+    i = 0
+    while i < len(given):
+        arg = given[i]
+        if arg == "--":  # the rest is positional
+            joined += given[i:]
+            break
+        if arg in _VALUES_MAY_START_WITH_A_DASH and i + 1 < len(given):
+            joined.append(f"{arg}={given[i + 1]}")
+            i += 2
+            continue
+        joined.append(arg)
+        i += 1
+    return parser.parse_args(joined)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status.
 
@@ -68,7 +104,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     130, dropping what sockets still had queued.
     """
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_args(parser, argv)
+    # Waiting at exit for queued messages, the hint names our flag, not the Python API.
+    _lifecycle.cure = "--linger MS bounds the wait (--linger 0 drops them)"
     try:
         check = getattr(args, "check", None)
         if check is not None:
@@ -76,6 +114,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         status: int = args.handler(args)
     except KeyboardInterrupt:
         _exit_at_once(INTERRUPTED)
+    except UsageError as exc:
+        args.parser.error(str(exc))  # the usage, then the message; exit status 2
     except BrokenPipeError:
         # Whoever read our stdout has gone (`zeromq sub ... | head`): that ends
         # the command, quietly. Later writes and the flush at exit go nowhere.

@@ -25,6 +25,13 @@ Variants (used by `benchmarks/bench_targets.py`; `zeromq bench` uses none):
   (the receiver, or the echoing REP) is of another library than the driver's
   end (e.g. a zeromq sender into a pyzmq sync receiver), to measure one side
   alone.
+- `UVLOOP`: zeromq on uvloop's event loop instead of asyncio's own.
+
+CPU time. A round trip over tcp or ipc also reports, in `Runner.last_cpu`,
+the CPU time each end's main thread spent per round trip
+(`time.thread_time()`, which other processes do not inflate the way they do
+wall-clock time): what waiting and the library's own code cost, without the
+machine's wake-up latency.
 
 A measurement stops after `Limit.count` messages (round trips) or
 `Limit.seconds`, whichever comes first. The libraries take turns case by case
@@ -48,11 +55,11 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import zmq
 
@@ -62,6 +69,10 @@ from ._common import CLIError
 LIBRARIES = ("zeromq", "pyzmq", "zmq.asyncio")
 """What ``--compare`` runs, in table order; "pyzmq" is pyzmq's sync sockets."""
 
+UVLOOP = "zeromq-uvloop"
+"""zeromq on uvloop's event loop: measurable too, though not in `LIBRARIES`."""
+MEASURABLE = (*LIBRARIES, UVLOOP)
+
 BASELINE = "pyzmq"
 """The library every ratio is relative to."""
 
@@ -70,7 +81,19 @@ PATTERNS: dict[str, tuple[str, str, str]] = {
     "push-pull": ("PUSH->PULL", "PULL", "PUSH"),
     "dealer-router": ("DEALER->ROUTER", "ROUTER", "DEALER"),
     "req-rep": ("REQ<->REP", "REP", "REQ"),
+    "server-client": ("SERVER<->CLIENT", "SERVER", "CLIENT"),
 }
+LATENCY_PATTERNS = frozenset({"req-rep", "server-client"})
+"""The patterns measured as round trips (the bound end echoes)."""
+DRAFT_PATTERNS = frozenset({"server-client"})
+"""The patterns that need a libzmq with the DRAFT API (`make draft`)."""
+
+
+def usable_patterns() -> tuple[str, ...]:
+    """The patterns the libzmq in use can measure."""
+    draft = bool(zmq.has("draft"))
+    return tuple(p for p in PATTERNS if draft or p not in DRAFT_PATTERNS)
+
 TRANSPORTS = ("tcp", "ipc", "inproc")
 
 # How long (ms) a receive in a measurement may wait before the measurement
@@ -80,6 +103,8 @@ STALL_MS = 10_000
 STOP_CHECK_MS = 100
 # The request that ends an echoing worker.
 _STOP = b""
+
+T = TypeVar("T")
 
 
 class BenchError(CLIError):
@@ -99,7 +124,7 @@ class Case:
     @property
     def latency(self) -> bool:
         """Whether it measures round trips rather than throughput."""
-        return self.pattern == "req-rep"
+        return self.pattern in LATENCY_PATTERNS
 
     @property
     def label(self) -> str:
@@ -210,9 +235,10 @@ def _warm_up_trips(limit: Limit) -> tuple[int, float]:
 
 def _trips_sync(
     send: Callable[[bytes], object], recv: Callable[[], object], payload: bytes, limit: Limit
-) -> float:
-    """The mean round trip in microseconds, after a warm-up."""
-    clock = time.perf_counter
+) -> tuple[float, float]:
+    """The mean round trip after a warm-up, and the CPU time this thread
+    spent per round trip, both in microseconds."""
+    clock, cpu = time.perf_counter, time.thread_time
     warm, warm_seconds = _warm_up_trips(limit)
     warm_end = clock() + warm_seconds
     for _ in range(warm):
@@ -221,7 +247,7 @@ def _trips_sync(
         if clock() >= warm_end:
             break
     count = sys.maxsize if limit.count is None else limit.count
-    start = clock()
+    start, cpu_start = clock(), cpu()
     end = start + (math.inf if limit.seconds is None else limit.seconds)
     done = 0
     while done < count:
@@ -230,7 +256,7 @@ def _trips_sync(
         done += 1
         if clock() >= end:
             break
-    return (clock() - start) / done * 1e6
+    return (clock() - start) / done * 1e6, (cpu() - cpu_start) / done * 1e6
 
 
 async def _trips_async(
@@ -238,9 +264,9 @@ async def _trips_async(
     recv: Callable[[], Awaitable[object]],
     payload: bytes,
     limit: Limit,
-) -> float:
+) -> tuple[float, float]:
     """`_trips_sync` for zeromq and zmq.asyncio."""
-    clock = time.perf_counter
+    clock, cpu = time.perf_counter, time.thread_time
     warm, warm_seconds = _warm_up_trips(limit)
     warm_end = clock() + warm_seconds
     for _ in range(warm):
@@ -249,7 +275,7 @@ async def _trips_async(
         if clock() >= warm_end:
             break
     count = sys.maxsize if limit.count is None else limit.count
-    start = clock()
+    start, cpu_start = clock(), cpu()
     end = start + (math.inf if limit.seconds is None else limit.seconds)
     done = 0
     while done < count:
@@ -258,29 +284,44 @@ async def _trips_async(
         done += 1
         if clock() >= end:
             break
-    return (clock() - start) / done * 1e6
+    return (clock() - start) / done * 1e6, (cpu() - cpu_start) / done * 1e6
 
 
 def _is_stop(message: object) -> bool:
+    if isinstance(message, zmq.Frame):  # a SERVER's request (pyzmq)
+        message = message.bytes
+    message = getattr(message, "parts", message)  # a Server's RoutedMessage (zeromq)
     return message == _STOP or message == [_STOP]
 
 
-def _echo_sync(send: Callable[[Any], object], recv: Callable[[], object]) -> None:
-    """Reply to each request with itself, until the stop request."""
+def _echo_sync(send: Callable[[Any], object], recv: Callable[[], object]) -> float:
+    """Reply to each request with itself, until the stop request; the CPU
+    time this thread spent per reply in microseconds, counted from the end
+    of the first (which waited for the client to connect)."""
+    cpu, start, done = time.thread_time, 0.0, 0
     while True:
         message = recv()
         send(message)
         if _is_stop(message):
-            return
+            return (cpu() - start) / max(1, done - 1) * 1e6
+        done += 1
+        if done == 1:
+            start = cpu()
 
 
-async def _echo_async(send: Callable[[Any], Awaitable[object]], recv: Callable[[], Awaitable[object]]) -> None:
+async def _echo_async(
+    send: Callable[[Any], Awaitable[object]], recv: Callable[[], Awaitable[object]]
+) -> float:
     """`_echo_sync` for zeromq and zmq.asyncio."""
+    cpu, start, done = time.thread_time, 0.0, 0
     while True:
         message = await recv()
         await send(message)
         if _is_stop(message):
-            return
+            return (cpu() - start) / max(1, done - 1) * 1e6
+        done += 1
+        if done == 1:
+            start = cpu()
 
 
 # -- sockets of each library, made alike ------------------------------------------
@@ -300,7 +341,8 @@ def _endpoint(sock: zmq.Socket[Any]) -> str:
 
 def _sync_recv(sock: zmq.Socket[Any], kind: str, zero_copy: bool = False) -> Callable[[], object]:
     recv: Callable[..., object] = sock.recv_multipart if kind == "ROUTER" else sock.recv
-    return functools.partial(recv, copy=False) if zero_copy else recv
+    # A SERVER's request is a Frame: sent back, it goes to its routing id.
+    return functools.partial(recv, copy=False) if zero_copy or kind == "SERVER" else recv
 
 
 def _sync_send(sock: zmq.Socket[Any], zero_copy: bool = False) -> Callable[[bytes], object]:
@@ -333,9 +375,16 @@ class _AsyncLibrary:
         self._ctx: Any = None
         self._ends: list[_AsyncEnd] = []
         if lib == "zmq.asyncio":
+            import warnings
+
             import zmq.asyncio
 
             self._ctx = zmq.asyncio.Context()
+            # pyzmq waits on thread-safe (DRAFT) sockets through an FD it
+            # emulates, and warns that this is experimental, every time.
+            warning = getattr(zmq.error, "DraftFDWarning", None)
+            if warning is not None:
+                warnings.simplefilter("ignore", warning)
 
     def socket(
         self, kind: str, size: int, *, zero_copy_receive: bool = False, zero_copy_send: bool = False
@@ -344,7 +393,7 @@ class _AsyncLibrary:
         messages; with `zero_copy_receive` its receive takes parts without a
         copy, with `zero_copy_send` (pyzmq only) its send too."""
         hwm = _hwm(size)
-        if self.lib == "zeromq":
+        if self.lib in _ZEROMQ:
             import zeromq
 
             cls: type[zeromq.Socket] = getattr(zeromq, _ZEROMQ_CLASSES[kind])
@@ -357,7 +406,13 @@ class _AsyncLibrary:
             sock: Any = cls(**options)
             # zeromq's send() never copies large read-only buffers: one send for both.
             receive = "receive_buffers" if zero_copy_receive else "receive"
-            end = _AsyncEnd(sock, getattr(sock, "send", None), getattr(sock, receive, None))
+            send = getattr(sock, "send", None)
+            if kind == "SERVER":  # echo: answer whom the request came from
+
+                def send(message: Any, sock: Any = sock) -> Awaitable[None]:
+                    return sock.send(message.parts, routing_id=message.routing_id)  # type: ignore[no-any-return]
+
+            end = _AsyncEnd(sock, send, getattr(sock, receive, None))
         else:
             sock = self._ctx.socket(getattr(zmq, kind))
             sock.linger = 0
@@ -369,7 +424,7 @@ class _AsyncLibrary:
 
     async def bind(self, end: _AsyncEnd, address: str) -> str:
         """Bind and return the endpoint to connect to."""
-        if self.lib == "zeromq":
+        if self.lib in _ZEROMQ:
             await end.sock.bind(address)
             return str(end.sock.last_endpoint)
         end.sock.bind(address)
@@ -383,8 +438,22 @@ class _AsyncLibrary:
             self._ctx.destroy(linger=0)
 
 
+_ZEROMQ = ("zeromq", UVLOOP)
+
+
+def _run(lib: str, main: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run(main)` on the event loop `lib` runs on."""
+    if lib != UVLOOP:
+        return asyncio.run(main)
+    import uvloop
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main)
+
+
 _ZEROMQ_CLASSES = {
     "PUSH": "Push", "PULL": "Pull", "DEALER": "Dealer", "ROUTER": "Router", "REQ": "Request", "REP": "Reply",
+    "SERVER": "Server", "CLIENT": "Client", "PUB": "Publisher", "SUB": "Subscriber",
 }
 
 
@@ -420,32 +489,33 @@ def _receive(lib: str, case: Case, limit: Limit, address: str, emit: Emit) -> tu
         finally:
             library.close()
 
-    return asyncio.run(run())
+    return _run(lib, run())
 
 
-def _echo(lib: str, case: Case, address: str, emit: Emit) -> None:
-    """Bind a REP, report its endpoint, echo until the stop request."""
+def _echo(lib: str, case: Case, address: str, emit: Emit) -> float:
+    """Bind the echoing end (a REP, a SERVER), report its endpoint, echo until
+    the stop request; the CPU time per reply (`_echo_sync`)."""
+    _, kind, _ = PATTERNS[case.pattern]
     if lib == "pyzmq":
         ctx: zmq.Context[Any] = zmq.Context()
         try:
-            sock = _sync_socket(ctx, "REP", case.size)
+            sock = _sync_socket(ctx, kind, case.size)
             sock.bind(address)
             emit({"endpoint": _endpoint(sock)})
-            _echo_sync(sock.send, sock.recv)
+            return _echo_sync(sock.send, _sync_recv(sock, kind))
         finally:
             ctx.destroy(linger=0)
-        return
 
-    async def run() -> None:
+    async def run() -> float:
         library = _AsyncLibrary(lib)
         try:
-            end = library.socket("REP", case.size)
+            end = library.socket(kind, case.size)
             emit({"endpoint": await library.bind(end, address)})
-            await _echo_async(end.send, end.recv)
+            return await _echo_async(end.send, end.recv)
         finally:
             library.close()
 
-    asyncio.run(run())
+    return _run(lib, run())
 
 
 def _local(lib: str, case: Case, limit: Limit, address: str) -> float:
@@ -467,7 +537,7 @@ def _local(lib: str, case: Case, limit: Limit, address: str) -> float:
                 # On failure, closing the sockets ends the echo task (and
                 # asyncio.run cancels it if not).
                 echo = asyncio.ensure_future(_echo_async(bound.send, bound.recv))
-                mean = await _trips_async(connected.send, connected.recv, payload, limit)
+                mean, _ = await _trips_async(connected.send, connected.recv, payload, limit)
                 await connected.send(_STOP)
                 await connected.recv()
                 await echo
@@ -483,7 +553,7 @@ def _local(lib: str, case: Case, limit: Limit, address: str) -> float:
         finally:
             library.close()
 
-    return asyncio.run(run())
+    return _run(lib, run())
 
 
 def _local_sync(case: Case, limit: Limit, address: str, payload: bytes, stride: int) -> float:
@@ -498,9 +568,11 @@ def _local_sync(case: Case, limit: Limit, address: str, payload: bytes, stride: 
         # After a failure the echo thread may still be in a receive: its
         # context is then left alone (closing a socket another thread uses is
         # not safe), for the driver to end this process.
-        echo = threading.Thread(target=_echo_sync, args=(bound.send, bound.recv), daemon=True)
+        echo = threading.Thread(
+            target=_echo_sync, args=(bound.send, _sync_recv(bound, bound_kind)), daemon=True
+        )
         echo.start()
-        mean = _trips_sync(connected.send, connected.recv, payload, limit)
+        mean, _ = _trips_sync(connected.send, connected.recv, payload, limit)
         connected.send(_STOP)
         connected.recv()
         echo.join()
@@ -552,8 +624,7 @@ def worker_main() -> None:
                     emit({"messages": done, "seconds": seconds, "received": received,
                           "accelerated": ACCELERATED})
                 elif command["op"] == "echo":
-                    _echo(lib, case, address, emit)
-                    emit({"done": True})
+                    emit({"done": True, "cpu_us": _echo(lib, case, address, emit)})
                 else:
                     emit({"value": _local(lib, case, limit, address)})
             except Exception as exc:
@@ -690,37 +761,39 @@ def _send_until(lib: str, case: Case, endpoint: str, until: Callable[[], dict[st
         finally:
             library.close()
 
-    return asyncio.run(run())
+    return _run(lib, run())
 
 
-def _round_trips(lib: str, case: Case, limit: Limit, endpoint: str) -> float:
-    """Connect a REQ to the echoing `endpoint`: the mean round trip in us."""
+def _round_trips(lib: str, case: Case, limit: Limit, endpoint: str) -> tuple[float, float]:
+    """Connect a REQ (a CLIENT) to the echoing `endpoint`: the mean round trip
+    and the REQ thread's CPU time per round trip, in us."""
+    _, _, kind = PATTERNS[case.pattern]
     payload = b"x" * case.size
     if lib == "pyzmq":
         ctx: zmq.Context[Any] = zmq.Context()
         try:
-            sock = _sync_socket(ctx, "REQ", case.size)
+            sock = _sync_socket(ctx, kind, case.size)
             sock.connect(endpoint)
-            mean = _trips_sync(sock.send, sock.recv, payload, limit)
+            trips = _trips_sync(sock.send, sock.recv, payload, limit)
             sock.send(_STOP)
             sock.recv()
-            return mean
+            return trips
         finally:
             ctx.destroy(linger=0)
 
-    async def run() -> float:
+    async def run() -> tuple[float, float]:
         library = _AsyncLibrary(lib)
         try:
-            end = library.socket("REQ", case.size)
+            end = library.socket(kind, case.size)
             end.sock.connect(endpoint)
-            mean = await _trips_async(end.send, end.recv, payload, limit)
+            trips = await _trips_async(end.send, end.recv, payload, limit)
             await end.send(_STOP)
             await end.recv()
-            return mean
+            return trips
         finally:
             library.close()
 
-    return asyncio.run(run())
+    return _run(lib, run())
 
 
 class Runner:
@@ -734,6 +807,11 @@ class Runner:
         tcp or ipc: ``messages``, ``seconds``, ``received`` (the type of the
         parts its receiving call returned) and ``accelerated`` (whether the
         worker used zeromq's C accelerator). Empty after other measurements."""
+        self.last_cpu: dict[str, float] = {}
+        """After a round trip over tcp or ipc, the CPU time (us) per round
+        trip of each end's main thread: ``client`` (the REQ, in this
+        process) and ``server`` (the REP, in the worker). Empty after other
+        measurements."""
 
     def measure(self, case: Case, lib: str, limit: Limit, *, receiver: str | None = None) -> float:
         """Messages per second (throughput) or mean round trip in us (latency).
@@ -745,14 +823,14 @@ class Runner:
         Raises:
             BenchError: the measurement failed (its worker says why).
         """
-        if lib not in LIBRARIES:
+        if lib not in MEASURABLE:
             raise ValueError(f"unknown library {lib!r}")
         remote = receiver or lib
-        if remote not in LIBRARIES:
+        if remote not in MEASURABLE:
             raise ValueError(f"unknown library {remote!r}")
         if remote != lib and case.transport == "inproc":
             raise ValueError("over inproc both ends are of one library")
-        self.last_reply = {}
+        self.last_reply, self.last_cpu = {}, {}
         worker = self._workers.get(remote)
         if worker is None:
             worker = self._workers[remote] = _Worker(remote)
@@ -763,8 +841,8 @@ class Runner:
                 return float(worker.reply()["value"])
             if case.latency:
                 worker.send({"op": "echo", **command})
-                mean = _round_trips(lib, case, limit, worker.reply()["endpoint"])
-                worker.reply()
+                mean, client = _round_trips(lib, case, limit, worker.reply()["endpoint"])
+                self.last_cpu = {"client": client, "server": float(worker.reply()["cpu_us"])}
                 return mean
             worker.send({"op": "receive", **command})
             result = _send_until(lib, case, worker.reply()["endpoint"], worker.reply)

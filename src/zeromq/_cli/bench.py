@@ -30,6 +30,7 @@ from ._measure import (
     Runner,
     format_size,
     median_of_rounds,
+    usable_patterns,
 )
 
 DEFAULT_SIZES = (1, 1_000, 64_000, 1_000_000)
@@ -118,8 +119,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help=f"among {','.join(TRANSPORTS)} (default: all)",
     )
     parser.add_argument(
-        "--patterns", type=_choices(tuple(PATTERNS)), default=list(PATTERNS), metavar="LIST",
-        help=f"among {','.join(PATTERNS)} (default: all)",
+        "--patterns", type=_choices(tuple(PATTERNS)), default=list(usable_patterns()), metavar="LIST",
+        help=f"among {','.join(PATTERNS)} (default: all the libzmq in use has; server-client needs DRAFT sockets)",
     )
     parser.set_defaults(handler=run)
 

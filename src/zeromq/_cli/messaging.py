@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from .._engine import Readable, Writable
 from .._errors import ZMQError
+from .._observer import Event
 from .._sockets import (
     Dealer,
     Pair,
@@ -38,6 +39,7 @@ from ._common import (
     add_address_arguments,
     add_socket_arguments,
     attach,
+    authenticator,
     check_addresses,
     info,
     positive_int,
@@ -125,8 +127,9 @@ _EPILOG = """\
 Messages are lines: a line of stdin is one message, split into parts at the
 separator (a tab unless --separator says otherwise; --separator '' never
 splits), and a received message is printed as one line, its parts joined by
-the separator. The exit status is 0 when stdin ends or --count is reached,
-1 after an error (such as a --timeout that expired) and 130 after Ctrl-C.
+the separator. Once --count messages were received, lines already read from
+stdin are still sent, for up to --linger. The exit status is 0 when stdin
+ends or --count is reached, 1 after an error (such as a --timeout that expired) and 130 after Ctrl-C.
 
 example:
   zeromq pull --bind tcp://127.0.0.1:5555 --count 2 &
@@ -199,18 +202,66 @@ async def _main(args: argparse.Namespace) -> int:
     if getattr(args, "routing_id", None) is not None:
         options["routing_id"] = args.routing_id
     codec = Codec(unescape(args.separator).encode(), routed=cls is Router)
+    auth = authenticator(options, args)
+    if auth is not None:
+        await auth.start()  # before the server binds: no connection goes unchecked
     sock = cls(**options)
     try:
         if isinstance(sock, Subscriber):
             sock.subscribe(*args.subscribe)
+        if args.connect and args.timeout is None and not args.quiet:
+            _tell_when_nobody_answers(sock)
+        refusals: list[str] = []
+        if args.connect:
+            _stop_when_refused(sock, set(args.connect), refusals)
         await attach(sock, args.bind, args.connect, quiet=args.quiet)
         await _ROLES[pattern.role](sock, args, codec)
+    except asyncio.CancelledError:
+        if refusals:
+            sock.linger = 0  # what is queued is for a server that refuses it
+            raise CLIError(refusals[0]) from None
+        raise
     except TimeoutError as exc:
         what = str(exc).removeprefix("Socket ")
         raise CLIError(f"{what} after {args.timeout} ms (--timeout)") from None
     finally:
         sock.close()
+        if auth is not None:
+            await auth.stop()
     return 0
+
+
+def _tell_when_nobody_answers(sock: Socket) -> None:
+    """Without --timeout a command waits as long as it takes: say so, once
+    per address, when nothing answers at an address it connects to (instead
+    of waiting in silence)."""
+    told: set[str] = set()
+
+    def retrying(event: Event) -> None:
+        address = event.address or "?"
+        if address not in told:
+            told.add(address)
+            info(f"nothing answers at {address} yet; retrying (--timeout MS gives up)")
+
+    sock.events.on("connect:retry", retrying)
+
+
+def _stop_when_refused(sock: Socket, connected: set[str], refusals: list[str]) -> None:
+    """A server that refuses this client's keys or password refuses it on
+    every retry: end the command with that error instead of waiting forever."""
+    task = asyncio.current_task()
+
+    def refused(event: Event) -> None:
+        if event.address not in connected or refusals or task is None:
+            return  # a client this socket refused as a server, or already told
+        status = getattr(event.error, "status", None)
+        refusals.append(
+            f"the server at {event.address} refused this client (ZAP status {status}): "
+            "check the keys or the username and password"
+        )
+        task.cancel()
+
+    sock.events.on("handshake:error:auth", refused)
 
 
 # -- lines in, lines out ----------------------------------------------------------
@@ -277,18 +328,28 @@ class Lines:
 
     def __init__(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=256)
+        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        # The bound, taken by the thread: a plain callback, not a coroutine,
+        # carries each line, so a loop that closes first leaves nothing unawaited.
+        self._room = threading.Semaphore(256)
         self._ended = False
         threading.Thread(target=self._read, name="zeromq-stdin", daemon=True).start()
 
     async def readline(self) -> bytes | None:
-        """The next line, or None at the end of stdin."""
+        """The next line, or None at the end of stdin (or of `stop`)."""
         if self._ended:
             return None
         line = await self._queue.get()
+        self._room.release()
         if line is None:
             self._ended = True
         return line
+
+    async def stop(self) -> None:
+        """End the lines after those read from stdin so far: `readline`
+        gives those, then None."""
+        await asyncio.sleep(0)  # lines the thread has handed over join the queue first
+        self._queue.put_nowait(None)
 
     def _read(self) -> None:
         try:
@@ -299,7 +360,8 @@ class Lines:
             pass
 
     def _put(self, line: bytes | None) -> None:
-        asyncio.run_coroutine_threadsafe(self._queue.put(line), self._loop).result()
+        self._room.acquire()
+        self._loop.call_soon_threadsafe(self._queue.put_nowait, line)
 
 
 def _stdin_lines() -> Iterator[bytes]:
@@ -420,10 +482,24 @@ async def _both(sock: Socket, args: argparse.Namespace, codec: Codec) -> None:
             sending.result()  # raises what made sending fail
             await receiving
         receiving.result()
+        if not sending.done():
+            await _send_what_was_read(sock, lines, sending)
     finally:
         for task in (sending, receiving):
             task.cancel()
         await asyncio.gather(sending, receiving, return_exceptions=True)
+
+
+async def _send_what_was_read(sock: Socket, lines: Lines, sending: asyncio.Future[None]) -> None:
+    """After --count receives: the lines already read from stdin are as good as
+    queued, so they are still sent, for as long as `linger` lets queued
+    messages wait (-1: until sent); what is left then is dropped, and said."""
+    await lines.stop()
+    linger = sock.linger
+    try:
+        await asyncio.wait_for(sending, None if linger < 0 else linger / 1000)
+    except TimeoutError:
+        info(f"lines read from stdin but not sent within the linger ({linger} ms) were dropped")
 
 
 _ROLES: dict[str, Role] = {

@@ -13,7 +13,7 @@ from typing import Any
 from .. import _sockets
 from .._observer import Event
 from .._sockets import Socket
-from ._common import add_socket_arguments, attach, positive_int, socket_options
+from ._common import add_socket_arguments, attach, authenticator, positive_int, socket_options
 
 SOCKET_TYPES: dict[str, type[Socket]] = {
     "pair": _sockets.Pair,
@@ -66,7 +66,11 @@ def run(args: argparse.Namespace) -> int:
 
 async def _main(args: argparse.Namespace) -> int:
     cls = SOCKET_TYPES[args.type]
-    sock = cls(**socket_options(cls, args))
+    options = socket_options(cls, args)
+    auth = authenticator(options, args)
+    if auth is not None:
+        await auth.start()  # before the server binds: no connection goes unchecked
+    sock = cls(**options)
     try:
         events = sock.events  # before bind/connect, so no event is missed
         binds, connects = ([args.address], []) if args.bind else ([], [args.address])
@@ -81,6 +85,8 @@ async def _main(args: argparse.Namespace) -> int:
                 break
     finally:
         sock.close()
+        if auth is not None:
+            await auth.stop()
     return 0
 
 
