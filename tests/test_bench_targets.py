@@ -41,7 +41,26 @@ def test_quick_json_has_every_target_row() -> None:
     # Each receiving end took the path its row names.
     assert rows["push-pull-1mb"]["received"] == {"zeromq": ["bytes"], "pyzmq": ["bytes"]}
     assert rows["push-pull-1mb-zero-copy"]["received"] == {"zeromq": ["memoryview"], "pyzmq": ["Frame"]}
+    # The round trip row tells the CPU time per round trip of each end, per library.
+    cpu = rows["req-rep-1"]["cpu"]
+    assert {"zeromq", "pyzmq"} <= set(cpu)
+    for side in cpu.values():
+        assert side["client"] > 0 and side["server"] > 0 and side["per_end"] > 0, cpu
+    for row in rows.values():
+        low, high = row["ratio_range"]
+        assert low <= row["ratio"] <= high
     # Not timed either: whether a large bytes payload kept its memory on the way.
     assert report["checks"]["bytearray_copied"] is True
     if report["accelerated"]:
         assert report["checks"]["bytes_sent_without_copy"] is True
+
+
+def test_shared_dealer_comparison_is_reported() -> None:
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick", "--json", "--only", "req-rep-1", "--shared-dealer"],
+        capture_output=True, text=True, timeout=60, cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    shared = json.loads(result.stdout)["shared_dealer"]
+    assert shared["tasks"] == 16
+    assert shared["zeromq"] > 0 and shared["zmq_asyncio"] > 0 and shared["ratio"] > 0
