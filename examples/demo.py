@@ -13,22 +13,21 @@ import zeromq
 async def push_pull() -> None:
     print("== push/pull: a pipeline of work")
     async with zeromq.Pull(linger=0) as sink, zeromq.Push(linger=0) as source:
-        await sink.bind("tcp://127.0.0.1:*")
-        print(f"pull bound to {sink.last_endpoint}")
-        source.connect(sink.last_endpoint)
+        endpoint = await sink.bind("tcp://127.0.0.1:*")
+        print(f"pull bound to {endpoint}")
+        source.connect(endpoint)
         for n in range(3):
             await source.send(["task", n])
             print(f"push sent task {n}")
         for _ in range(3):
-            kind, n = await sink.receive()
-            print(f"pull received {kind.decode()} {int(n)}")
+            kind, number = await sink.receive()
+            print(f"pull received {kind.decode()} {int(number)}")
 
 
 async def request_reply() -> None:
     print("== request/reply: a tiny service")
     async with zeromq.Reply(linger=0) as server, zeromq.Request(linger=0) as client:
-        await server.bind("tcp://127.0.0.1:*")
-        client.connect(server.last_endpoint)
+        client.connect(await server.bind("tcp://127.0.0.1:*"))
 
         async def serve() -> None:
             async for [question] in server:
@@ -46,8 +45,7 @@ async def request_reply() -> None:
 async def publish_subscribe() -> None:
     print("== publish/subscribe: topics")
     async with zeromq.Publisher(linger=0) as pub, zeromq.Subscriber(linger=0) as sub:
-        await pub.bind("tcp://127.0.0.1:*")
-        sub.connect(pub.last_endpoint)
+        sub.connect(await pub.bind("tcp://127.0.0.1:*"))
         sub.subscribe("weather")
         # A subscription reaches the publisher in the background; until it does,
         # the publisher drops messages. Publish until the first one lands.

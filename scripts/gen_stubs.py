@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from zeromq import _context, _options, _sockets
-from zeromq._options import ALL, Option
+from zeromq._options import ALL, Option, describe
 
 PACKAGE = Path(_options.__file__).parent
 HEADER = (
@@ -38,10 +38,11 @@ def _doc(text: str | None, indent: str) -> str:
 def _property(opt: Option) -> str:
     kind = opt.kind
     out = "    @property\n"
+    doc = _doc(describe(opt), " " * 8)
     if opt.access == "wo":
-        out += f"    def {opt.name}(self) -> NoReturn:\n{_doc(opt.doc + ' (write-only)', ' ' * 8)}"
+        out += f"    def {opt.name}(self) -> NoReturn:\n{doc}"
     else:
-        out += f"    def {opt.name}(self) -> {kind.get_annotation}:\n{_doc(opt.doc, ' ' * 8)}"
+        out += f"    def {opt.name}(self) -> {kind.get_annotation}:\n{doc}"
     if opt.writable:
         out += f"    @{opt.name}.setter\n"
         out += f"    def {opt.name}(self, value: {kind.set_annotation}) -> None: ...\n"
@@ -65,8 +66,12 @@ def _methods(cls: type) -> str:
     for name, member in vars(cls).items():
         if name.startswith("_") or not inspect.isfunction(member):
             continue
+        if hasattr(member, "__wrapped__"):
+            continue  # a thread-safe socket's method run on a lane: typed by its half
         signature = str(inspect.signature(member)).replace("'", "")
-        out += f"    def {name}{signature}:\n{_doc(member.__doc__, ' ' * 8)}"
+        # An override the source marks as deliberate (Peer.connect returns an id).
+        ignore = "  # type: ignore[override]" if "ignore[override]" in inspect.getsource(member).split("\n")[0] else ""
+        out += f"    def {name}{signature}:{ignore}\n{_doc(member.__doc__, ' ' * 8)}"
     return out
 
 
@@ -83,20 +88,28 @@ def sockets_stub() -> str:
     out = HEADER + (
         "from typing import Literal, NoReturn\n\n"
         "from ._context import Context\n"
+        f"from ._draft import {', '.join(HALVES[2:])}\n"
         "from ._engine import Readable, Writable\n"
         "from ._socket import SocketBase\n\n"
     )
     common = [o for o in _options.options_for("Pair") if o.targets == ALL]
     out += _class(_sockets.Socket, "SocketBase", common, common, True)
-    for cls in _sockets.SOCKET_CLASSES:
+    out += _class(_sockets.DraftSocket, "Socket", [], common, True)
+    for cls in (*_sockets.SOCKET_CLASSES, *_sockets.DRAFT_SOCKET_CLASSES):
         name = cls.__name__
         rows = list(_options.options_for(name))
-        halves = [b.__name__ for b in cls.__bases__ if b.__name__ in ("Readable", "Writable")]
-        bases = ", ".join(["Socket", *halves])
+        base = cls.__bases__[0].__name__
+        halves = [b.__name__ for b in cls.__bases__ if b.__name__ in HALVES]
+        bases = ", ".join([base, *halves])
         own = [o for o in rows if o.targets != ALL]
         out += _class(cls, bases, own, rows, True)
     out += "SOCKET_CLASSES: tuple[type[Socket], ...]\n"
+    out += "DRAFT_SOCKET_CLASSES: tuple[type[DraftSocket], ...]\n"
     return out
+
+
+# The halves a socket class is made of (their methods are typed in their modules).
+HALVES = ("Readable", "Writable", "GroupReceive", "GroupSend", "RoutedReceive", "RoutedSend", "SinglePartWritable")
 
 
 def context_stub() -> str:
@@ -108,6 +121,7 @@ def context_stub() -> str:
         "    _option_cache: dict[str, object]\n"
         "    _pid: int\n"
         "    _sockets: weakref.WeakSet[Any]\n"
+        "    _zap: Any\n"
     )
     out = out.replace(": bool = ...", ": bool | None = None").replace(": int = ...", ": int | None = None")
     out += "    def __repr__(self) -> str: ...\n\n"
