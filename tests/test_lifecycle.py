@@ -485,6 +485,74 @@ def test_process_with_linger_zero_exits_at_once() -> None:
     assert "linger" not in result.stderr
 
 
+SCRIPT_EXIT_WITH_A_LOOP_RUNNING = """
+import sys, threading
+import asyncio, zeromq
+
+close_now = zeromq.Pull._close_now
+
+def recording(self):
+    print("closed in:", threading.current_thread().name, flush=True)
+    close_now(self)
+
+zeromq.Pull._close_now = recording
+pull = zeromq.Pull(linger=0)
+pull.connect("tcp://127.0.0.1:9")  # nothing comes: the receive waits until the exit
+waiting = threading.Event()
+
+async def receive():
+    try:
+        await pull.receive()
+    except zeromq.ZMQError:
+        pass  # (whether this thread gets here before the process is gone is a race)
+
+async def on_asyncio():
+    asyncio.ensure_future(receive())
+    await asyncio.sleep(0)  # the receive waits now
+    waiting.set()
+    await asyncio.sleep(3600)  # the loop runs on until the process is gone
+
+async def idle_on_asyncio():
+    # The receive is all the loop has to do: it sleeps in the loop's place,
+    # inside one call that holds the libzmq socket (_idle).
+    asyncio.get_running_loop().call_soon(waiting.set)
+    await receive()
+
+async def on_trio():
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(receive)
+        await trio.testing.wait_all_tasks_blocked()  # the receive waits now
+        waiting.set()
+        await trio.sleep(3600)
+
+if sys.argv[1] == "trio":
+    import trio, trio.testing
+    run = lambda: trio.run(on_trio)
+else:
+    run = lambda: asyncio.run(on_asyncio() if sys.argv[1] == "asyncio" else idle_on_asyncio())
+threading.Thread(target=run, name="loop", daemon=True).start()
+waiting.wait(10)
+"""
+
+
+@pytest.mark.parametrize("library", ["asyncio", "asyncio, sleeping in the loop's place", "trio"])
+def test_at_exit_a_loop_still_running_in_a_daemon_thread_closes_its_socket_in_its_own_thread(
+    library: str, exit_rule: str
+) -> None:
+    """The process exits while a loop in a daemon thread waits on a socket:
+    that loop, still running, closes the libzmq socket in its own thread.
+    Closed from the exit's thread, the socket could be freed under a libzmq
+    call of the loop's thread (the idle sleep holds the socket)."""
+    result = subprocess.run(
+        [sys.executable, "-c", exit_rule + SCRIPT_EXIT_WITH_A_LOOP_RUNNING, library.split(",")[0]],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "closed in: loop\n", (result.stdout, result.stderr)
+
+
 SCRIPT_FORK = """
 import asyncio, os, zeromq
 async def main():

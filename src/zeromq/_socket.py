@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import threading
 import time
 from collections.abc import Callable
 from types import TracebackType
@@ -143,19 +144,37 @@ class SocketBase(Engine):
 
     def _close_at_exit(self, deadline: float) -> None:
         """Close at process exit. A socket whose event loop still runs in
-        another (daemon) thread is closed quietly: its waiters are not woken
-        from this thread, and that thread dies with the process. (`deadline`,
-        the monotonic time by which loops must have let go of the sockets,
-        is for the thread-safe sockets.)"""
-        if self._closed:
-            return
-        if self._runner_elsewhere() is not None:
+        another (daemon) thread is closed in that thread, as `close()` from
+        another thread does: that loop may be inside libzmq on the socket
+        (`_idle.recv_idle` sleeps in a call that holds the raw socket), and
+        closed from here, the socket could be freed under it. The exit waits
+        for that until `deadline` (monotonic, shared by all sockets); a loop
+        that does not let go in time is stuck outside libzmq (in Python code,
+        holding no socket), and the socket is then closed quietly here."""
+        with _ATTACHING:  # as in close()
+            if self._closed:
+                return
+            runner = self._runner_elsewhere()
             self._closed = True
+        if runner is None:
+            self._close_now()
+            return
+        closed_there = threading.Event()
+
+        def close_there() -> None:
+            try:
+                self._close_now()
+            finally:
+                closed_there.set()
+
+        with contextlib.suppress(RuntimeError):  # (the loop ended just now)
+            runner.call_soon(close_there)
+            if closed_there.wait(max(0.0, deadline - time.monotonic())):
+                return
+        if not self._native.closed:
             self._target = CLOSED_TARGET
             closing(self._context, self._native)
             self._native.close()
-            return
-        self.close()
 
     def _runner_elsewhere(self) -> _backends.Runner | None:
         """The event loop or trio run watching the socket, when another
