@@ -489,14 +489,14 @@ SCRIPT_EXIT_WITH_A_LOOP_RUNNING = """
 import sys, threading
 import asyncio, zeromq
 
-close_now = zeromq.Pull._close_now
+close_now = zeromq.SOCKET_CLASS._close_now
 
 def recording(self):
     print("closed in:", threading.current_thread().name, flush=True)
     close_now(self)
 
-zeromq.Pull._close_now = recording
-pull = zeromq.Pull(linger=0)
+zeromq.SOCKET_CLASS._close_now = recording
+pull = zeromq.SOCKET_CLASS(linger=0)
 pull.connect("tcp://127.0.0.1:9")  # nothing comes: the receive waits until the exit
 waiting = threading.Event()
 
@@ -535,6 +535,14 @@ waiting.wait(10)
 """
 
 
+def exit_with_a_loop_running(socket_class: str) -> str:
+    """A script whose process exits while a loop in a daemon thread (its
+    argument: asyncio, trio) waits to receive on a `socket_class` socket; it
+    prints the thread that closed the socket (nothing if it was closed
+    quietly from the exit's thread)."""
+    return SCRIPT_EXIT_WITH_A_LOOP_RUNNING.replace("SOCKET_CLASS", socket_class)
+
+
 @pytest.mark.parametrize("library", ["asyncio", "asyncio, sleeping in the loop's place", "trio"])
 def test_at_exit_a_loop_still_running_in_a_daemon_thread_closes_its_socket_in_its_own_thread(
     library: str, exit_rule: str
@@ -544,7 +552,7 @@ def test_at_exit_a_loop_still_running_in_a_daemon_thread_closes_its_socket_in_it
     Closed from the exit's thread, the socket could be freed under a libzmq
     call of the loop's thread (the idle sleep holds the socket)."""
     result = subprocess.run(
-        [sys.executable, "-c", exit_rule + SCRIPT_EXIT_WITH_A_LOOP_RUNNING, library.split(",")[0]],
+        [sys.executable, "-c", exit_rule + exit_with_a_loop_running("Pull"), library.split(",")[0]],
         capture_output=True,
         text=True,
         timeout=30,
