@@ -143,27 +143,30 @@ class SocketBase(Engine):
         self._close_now()
 
     def _close_at_exit(self, deadline: float) -> None:
-        """Close at process exit. A socket whose event loop still runs in
-        another (daemon) thread is closed in that thread, as `close()` from
-        another thread does: that loop may be inside libzmq on the socket
+        """Close at process exit.
+
+        A socket whose event loop still runs in another (daemon) thread is
+        closed in that thread: that loop may be inside libzmq on the socket
         (`_idle.recv_idle` sleeps in a call that holds the raw socket), and
-        closed from here, the socket could be freed under it. The exit waits
-        for that until `deadline` (monotonic, shared by all sockets); a loop
-        that does not let go in time is stuck outside libzmq (in Python code,
-        holding no socket), and the socket is then closed quietly here."""
-        with _ATTACHING:  # as in close()
-            if self._closed:
-                return
-            runner = self._runner_elsewhere()
-            self._closed = True
+        closed from here, the socket could be freed under it. It is closed
+        quietly: its pending operations are not woken (they would raise into
+        a thread that dies with the process, printing tracebacks at exit).
+        The exit waits for that loop until `deadline` (monotonic, shared by
+        all sockets); one that does not run by then is stuck outside libzmq
+        (in Python code, which holds no socket), and the socket is closed
+        quietly from here.
+        """
+        if self._closed:
+            return
+        runner = self._runner_elsewhere()
         if runner is None:
-            self._close_now()
+            self.close()
             return
         closed_there = threading.Event()
 
         def close_there() -> None:
             try:
-                self._close_now()
+                self._close_quietly(in_its_thread=True)
             finally:
                 closed_there.set()
 
@@ -171,10 +174,21 @@ class SocketBase(Engine):
             runner.call_soon(close_there)
             if closed_there.wait(max(0.0, deadline - time.monotonic())):
                 return
-        if not self._native.closed:
-            self._target = CLOSED_TARGET
-            closing(self._context, self._native)
-            self._native.close()
+        self._close_quietly(in_its_thread=False)
+
+    def _close_quietly(self, in_its_thread: bool) -> None:
+        """Close the libzmq socket without waking the pending operations
+        (at exit); `in_its_thread`: called in the thread of the loop or trio
+        run watching the socket, which then stops watching it."""
+        with _ATTACHING:
+            if self._closed:
+                return
+            self._closed = True
+        self._target = CLOSED_TARGET
+        if in_its_thread:
+            self._unwatch()
+        closing(self._context, self._native)
+        self._native.close()
 
     def _runner_elsewhere(self) -> _backends.Runner | None:
         """The event loop or trio run watching the socket, when another
