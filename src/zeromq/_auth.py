@@ -150,10 +150,12 @@ async def _passes(callback: Callable[..., object], *args: str) -> bool:
     if inspect.isawaitable(result):
         result = await result
     if result is not True and result is not False:
+        # Its type only: the value may be a secret (a callback that returns
+        # the stored password instead of comparing it with the one given).
         logger.warning(
-            "authentication callback %r returned %r, not True or False: the client is refused",
+            "authentication callback %r returned a %s, not True or False: the client is refused",
             callback,
-            result,
+            type(result).__name__,
         )
     return result is True
 
