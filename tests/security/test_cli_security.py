@@ -197,6 +197,10 @@ def test_cli_errors_do_not_show_secrets(tmp_path: Path) -> None:
         (("--curve-server-key", secret[:-1] + "~"), secret),
         (("-o", f"plain_password={password * 10}"), password),  # longer than libzmq takes
         (("-o", f"plain_password {password}"), password),  # no "="
+        (("-o", f"plain-password:{password}"), password),  # dashes, no "="
+        (("-o", f"curve_secret_key:{secret}="), secret),  # an "=" after the key
+        (("--curve-server", "--curve-secret-key", secret + " "), secret),  # a space pasted too
+        (("--curve-server", "--curve-secret-key", f'secret-key = "{secret}"'), secret),
         (("-o", f"curve_secret_key={secret[:-1]}"), secret),
         (("--plain-server", "--allow-user", f"alice{password}"), password),  # no ":"
     ]

@@ -257,8 +257,11 @@ def socket_options(cls: type[Socket], args: argparse.Namespace) -> dict[str, Any
         name, sep, text = item.partition("=")
         name = name.strip().replace("-", "_")
         opt = table.get(name)
-        if not sep or not name:
-            secret = any(item.lstrip().startswith(s) for s in _options.SECRET_OPTIONS)
+        # Spelt with dashes too: a mistyped secret option must not show its value.
+        secret = any(
+            item.lstrip().replace("-", "_").startswith(s) for s in _options.SECRET_OPTIONS
+        )
+        if not sep or not name or (opt is None and secret):
             shown = "(not shown: it may hold a secret)" if secret else repr(item)
             raise UsageError(f"-o/--option takes NAME=VALUE, not {shown}")
         if opt is None:
@@ -442,9 +445,10 @@ def read_key(source: str, which: str) -> str:
                 return key_text(source, f"the {which} key")
             except ValueError as exc:
                 raise CLIError(str(exc)) from None
-        if 35 <= len(source) <= 45 and " " not in source:
-            # As long as a key: perhaps a mistyped key (or a secret one given
-            # by mistake) rather than a file name.
+        if which == "secret" or (35 <= len(source) <= 45 and " " not in source):
+            # A secret key's option, or as long as a key: perhaps a mistyped
+            # key (or a secret one given by mistake, or with a space or its
+            # certificate line around it) rather than a file name.
             raise CLIError(
                 f"no such {which} key file, and not a valid key (not shown: it may be a secret key)"
             )
