@@ -124,11 +124,23 @@ def _networks(addresses: tuple[str, ...], what: str) -> list[_Network]:
         if not isinstance(address, str):
             raise TypeError(f"{what}(): an address is a str, not {type(address).__name__}")
         try:
-            nets.append(ipaddress.ip_network(address, strict=False))
+            net = ipaddress.ip_network(address, strict=False)
         except ValueError:
             raise ValueError(
                 f"{what}(): {address!r} is not an IP address or network (such as '10.0.0.0/8')"
             ) from None
+        if (
+            isinstance(net, ipaddress.IPv6Network)
+            and net.prefixlen >= 96
+            and net.network_address.ipv4_mapped is not None
+        ):
+            # An IPv4-mapped network ('::ffff:10.0.0.1', as the log shows an
+            # IPv4 client of a socket with ipv6=True): the IPv4 network it
+            # stands for, as such a client is checked by its IPv4 address.
+            net = ipaddress.IPv4Network(
+                (int(net.network_address) & 0xFFFFFFFF, net.prefixlen - 96)
+            )
+        nets.append(net)
     return nets
 
 

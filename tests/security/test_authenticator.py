@@ -366,6 +366,36 @@ async def test_denied_address_is_refused(
         await refused(server, client, observer, by=refusals)
 
 
+@pytest.mark.parametrize("where", ["::ffff:127.0.0.1", "::ffff:127.0.0.0/104"])
+async def test_an_ipv4_client_of_an_ipv6_socket_is_denied_as_the_log_names_it(
+    ctx: zeromq.Context, make: Callable[..., Any], refusals: Refusals, keys: Keys, where: str
+) -> None:
+    """With ipv6=True libzmq names an IPv4 client '::ffff:127.0.0.1', and so
+    do the refusals logged: denying that address (or its network) refuses it."""
+    async with zeromq.Authenticator(context=ctx) as auth:
+        auth.configure_curve(allow_any=True)
+        auth.deny(where)
+        server = curve_server(make, keys, ipv6=True)
+        observer = observe(server)
+        client = curve_client(make, keys.server.public_key, keys.client)
+        port = (await server.bind("tcp://[::ffff:127.0.0.1]:*")).rsplit(":", 1)[1]
+        client.connect(f"tcp://127.0.0.1:{port}")
+        await refused(server, client, observer, by=refusals)
+
+
+async def test_an_ipv4_client_of_an_ipv6_socket_is_allowed_as_the_log_names_it(
+    ctx: zeromq.Context, make: Callable[..., Any], keys: Keys
+) -> None:
+    async with zeromq.Authenticator(context=ctx) as auth:
+        auth.configure_curve(allow_any=True)
+        auth.allow("::ffff:127.0.0.1")
+        server = curve_server(make, keys, ipv6=True)
+        client = curve_client(make, keys.server.public_key, keys.client)
+        port = (await server.bind("tcp://[::ffff:127.0.0.1]:*")).rsplit(":", 1)[1]
+        client.connect(f"tcp://127.0.0.1:{port}")
+        await delivered(server, client)
+
+
 async def test_allowed_address_passes(
     ctx: zeromq.Context, make: Callable[..., Any], keys: Keys
 ) -> None:
