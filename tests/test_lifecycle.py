@@ -562,6 +562,56 @@ def test_at_exit_a_loop_still_running_in_a_daemon_thread_closes_its_socket_in_it
     assert result.stderr == ""
 
 
+SCRIPT_EXIT_WITH_A_PROXY_RUNNING = """
+import sys, threading, time
+import asyncio, zeromq
+
+async def start():
+    front, back = zeromq.Router(linger=0), zeromq.Dealer(linger=0)
+    capture = zeromq.Publisher(linger=0)
+    for sock in (front, back, capture):
+        await sock.bind("tcp://127.0.0.1:*")
+    running = asyncio.ensure_future(zeromq.Proxy(front, back, capture=capture).run())
+    while not front.closed and front._proxy is None:  # until run() has the ends
+        await asyncio.sleep(0.001)
+    return running
+
+if sys.argv[1] == "stopped":
+    # run()'s loop stops (not closed) with the proxy running: it never runs again.
+    loop = asyncio.new_event_loop()
+    running = loop.run_until_complete(start())
+else:
+    started = threading.Event()
+
+    async def blocked():
+        await start()
+        started.set()
+        time.sleep(3600)  # the loop is blocked: it never takes another turn
+
+    threading.Thread(target=asyncio.run, args=(blocked(),), daemon=True).start()
+    started.wait(10)
+print("exiting", flush=True)
+"""
+
+
+@pytest.mark.parametrize("loop", ["stopped", "blocked in a daemon thread"])
+def test_a_proxy_whose_loop_no_longer_runs_does_not_hang_the_exit(
+    loop: str, exit_rule: str
+) -> None:
+    """The exit terminates the context: the proxy's thread ends (ETERM), and
+    its sockets, which run()'s loop would close, are closed all the same, or
+    the termination would wait for them forever (every linger is 0)."""
+    result = subprocess.run(
+        [sys.executable, "-c", exit_rule + SCRIPT_EXIT_WITH_A_PROXY_RUNNING, loop.split()[0]],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "exiting\n"
+    assert "waiting for queued messages" not in result.stderr, result.stderr
+
+
 SCRIPT_FORK = """
 import asyncio, os, zeromq
 async def main():

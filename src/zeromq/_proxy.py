@@ -132,6 +132,18 @@ def _serve(
         error = exc
     finally:
         control.close(linger=0)
+    if isinstance(error, zmq.ContextTerminated):
+        # A context terminating (at process exit, say) waits until its
+        # sockets are closed, and run()'s loop, which would close the ends,
+        # may never run again (stopped, or blocked in a daemon thread): the
+        # exit would hang. They are closed here, by the thread that has them
+        # (run() closes them afterwards anyway); the capture socket too when
+        # it shares their context, which is then the one terminating.
+        doomed = set(natives)
+        if capture is not None and {n.context for n in natives} == {capture.context}:
+            doomed.add(capture)
+        for native in doomed:
+            native.close()
     try:
         runner.call_soon(report, error)
     except RuntimeError:
