@@ -564,7 +564,7 @@ def test_at_exit_a_loop_still_running_in_a_daemon_thread_closes_its_socket_in_it
 
 SCRIPT_EXIT_WITH_A_PROXY_RUNNING = """
 import sys, threading, time
-import asyncio, zeromq
+import asyncio, zeromq, zeromq._lifecycle as lifecycle
 
 async def start():
     front, back = zeromq.Router(linger=0), zeromq.Dealer(linger=0)
@@ -581,26 +581,45 @@ if sys.argv[1] == "stopped":
     loop = asyncio.new_event_loop()
     running = loop.run_until_complete(start())
 else:
-    started = threading.Event()
+    started, ended = threading.Event(), threading.Event()
 
-    async def blocked():
-        await start()
+    async def serve():
+        running = await start()
         started.set()
-        time.sleep(3600)  # the loop is blocked: it never takes another turn
+        if sys.argv[1] == "blocked":
+            time.sleep(3600)  # the loop is blocked: it never takes another turn
+        try:
+            await running
+            print("run() returned", flush=True)
+        except Exception as exc:
+            print("run() raised", repr(exc), flush=True)
+        finally:
+            ended.set()
 
-    threading.Thread(target=asyncio.run, args=(blocked(),), daemon=True).start()
+    threading.Thread(target=asyncio.run, args=(serve(),), daemon=True).start()
     started.wait(10)
+    if sys.argv[1] == "running":
+        exit_wait = lifecycle._exit_wait
+
+        def exit_wait_then_see_how_run_ended():
+            exit_wait()
+            ended.wait(10)
+
+        lifecycle._exit_wait = exit_wait_then_see_how_run_ended
 print("exiting", flush=True)
 """
 
 
-@pytest.mark.parametrize("loop", ["stopped", "blocked in a daemon thread"])
-def test_a_proxy_whose_loop_no_longer_runs_does_not_hang_the_exit(
+@pytest.mark.parametrize("loop", ["stopped", "blocked in a daemon thread", "running in a daemon thread"])
+def test_the_exit_ends_a_running_proxy_without_hanging_or_a_traceback(
     loop: str, exit_rule: str
 ) -> None:
-    """The exit terminates the context: the proxy's thread ends (ETERM), and
-    its sockets, which run()'s loop would close, are closed all the same, or
-    the termination would wait for them forever (every linger is 0)."""
+    """The exit stops a proxy still running. When run()'s loop runs (in a
+    daemon thread), it stops the proxy and run() returns, rather than raise
+    ETERM into that thread when the exit terminates the context. When it no
+    longer runs (stopped, blocked), the context's termination ends the
+    proxy's thread, and the ends are closed all the same, or it would wait
+    for them forever (every linger is 0)."""
     result = subprocess.run(
         [sys.executable, "-c", exit_rule + SCRIPT_EXIT_WITH_A_PROXY_RUNNING, loop.split()[0]],
         capture_output=True,
@@ -608,7 +627,8 @@ def test_a_proxy_whose_loop_no_longer_runs_does_not_hang_the_exit(
         timeout=30,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout == "exiting\n"
+    running = loop.startswith("running")
+    assert result.stdout == "exiting\n" + ("run() returned\n" if running else "")
     assert "waiting for queued messages" not in result.stderr, result.stderr
 
 

@@ -238,9 +238,14 @@ def _exit_wait() -> None:
     contexts = list(_CONTEXTS)
     let_go_by = time.monotonic() + LET_GO_WITHIN  # one deadline for all sockets
     for ctx in contexts:
-        # Observed sockets first: their last events must still find the
-        # observers' reading sockets open (libzmq's monitor sends blocking).
-        for sock in sorted(ctx._sockets, key=lambda s: getattr(s, "_observer", None) is None):
+        # The ends of running proxies first: the proxy stops when one is
+        # closed, which takes its control socket, open still. Then observed
+        # sockets: their last events must still find the observers' reading
+        # sockets open (libzmq's monitor sends blocking).
+        def order(s: _Closable) -> tuple[bool, bool]:
+            return getattr(s, "_proxy", None) is None, getattr(s, "_observer", None) is None
+
+        for sock in sorted(ctx._sockets, key=order):
             with contextlib.suppress(Exception):  # best effort at exit
                 sock._close_at_exit(let_go_by)
     natives = [ctx._native for ctx in contexts]

@@ -22,6 +22,7 @@ import contextlib
 import errno
 import struct
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from typing import Generic, NamedTuple, TypeVar
@@ -193,6 +194,7 @@ class Proxy(Generic[F, B]):
         "_error",
         "_expected",
         "_front_end",
+        "_let_go",
         "_lock",
         "_runner",
         "_state",
@@ -223,6 +225,9 @@ class Proxy(Generic[F, B]):
         # The loop (or trio run) of run(), which alone steers the proxy.
         self._runner: _backends.Runner | None = None
         self._steering = _Steering()
+        # Set once run()'s loop has closed the ends after the proxy's thread
+        # let go of them (for the process exit, which waits for it).
+        self._let_go = threading.Event()
         # The counts of libzmq's proxy runs that pause() ended, summed.
         self._base = [0] * _STATISTICS_PARTS
         # Who each STATISTICS answer still to come is for, in the order they
@@ -358,6 +363,16 @@ class Proxy(Generic[F, B]):
         if done is not None and not done.is_set():
             self._error = error
             done.set()
+        self._let_go.set()
+
+    def _wait_stopped(self, deadline: float) -> None:
+        """At process exit, after an end's close(): wait until `deadline`
+        (monotonic) for run()'s loop, running in another (daemon) thread, to
+        have stopped the proxy, so that run() returns as after any close()
+        instead of failing (ETERM) when the exit terminates the context."""
+        runner = self._runner
+        if runner is not None and runner.is_running() and not runner.is_current():
+            self._let_go.wait(max(0.0, deadline - time.monotonic()))
 
     def _end_closed(self) -> None:
         """`close()` of a socket the proxy's thread uses: stop the proxy,

@@ -160,7 +160,10 @@ class SocketBase(Engine):
             return
         runner = self._runner_elsewhere()
         if runner is None:
+            proxy = self._proxy
             self.close()
+            if proxy is not None:  # lent to a running Proxy: close() stops it
+                proxy._wait_stopped(deadline)
             return
         closed_there = threading.Event()
 
