@@ -793,7 +793,13 @@ class _ZapHandler:
             waiting = self._waiting.pop(key, None)
             if waiting is None:
                 continue  # refused already (its authenticator stopped, its loop closed)
-            if reply is None:
+            if reply is not None and waiting[0] != self.serving:
+                # Decided, but its authenticator has stopped since (a check
+                # that stops its own, a close() from another thread): once
+                # stopped, it lets nobody in.
+                logger.info("ZAP: a client is refused: its authenticator stopped")
+                reply = None
+            elif reply is None:
                 logger.info("ZAP: a client is refused: its check was cancelled or failed")
             self._send(reply if reply is not None else waiting[1])
         self._refuse_orphans()

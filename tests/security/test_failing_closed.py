@@ -242,6 +242,28 @@ async def test_close_from_another_thread(ctx: zeromq.Context, keys: Keys, transp
     await attack(ctx, keys, keys.client, transport)
 
 
+@pytest.mark.parametrize("how", ["its own check", "another thread"])
+async def test_a_yes_decided_before_stop_and_sent_after_it_is_refused(
+    ctx: zeromq.Context, keys: Keys, transport: str, how: str
+) -> None:
+    # The check says yes, but its authenticator stops before the ZAP thread
+    # sends that answer: once stopped, it lets nobody in (no race decides).
+    auth = zeromq.Authenticator(context=ctx)
+
+    def yes_after_stop(public_key: str) -> bool:
+        if how == "its own check":
+            auth.close()  # a callback may stop its own authenticator
+        else:
+            closer = threading.Thread(target=auth.close)
+            closer.start()
+            closer.join()
+        return True
+
+    auth.configure_curve(callback=yes_after_stop)
+    await auth.start()
+    await attack(ctx, keys, keys.client, transport)
+
+
 async def test_checks_cancelled_refuse_their_clients(
     ctx: zeromq.Context, keys: Keys, transport: str
 ) -> None:
