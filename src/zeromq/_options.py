@@ -525,7 +525,7 @@ def get_option(obj: HasOptions, opt: Option) -> Any:
 
 
 # Options whose values are secrets: no error message or repr shows them.
-SECRET_OPTIONS = frozenset({"curve_secret_key", "plain_password"})
+SECRET_OPTIONS = frozenset({"curve_secret_key", "plain_password", "socks_password"})
 
 # Options libzmq (or the engine) applies at once even on a socket that has
 # bound or connected; setting any other then warns (OptionWarning).

@@ -17,6 +17,7 @@ import pytest
 from conftest import bind
 
 import zeromq
+from zeromq import _options
 
 from .helpers import Keys, Refusals, curve_client, curve_server, plain_client, refused
 
@@ -88,6 +89,16 @@ def test_bad_plain_password_is_not_shown(value: str) -> None:
     secret = secret[:40]
     exc = raised(lambda: zeromq.Pair(linger=0, plain_password=value))
     assert "plain_password" in str(exc)
+    assert_hidden(shown(exc), secret)
+
+
+def test_a_socks_password_libzmq_refuses_is_not_shown(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A DRAFT option (allowed here as if libzmq had DRAFT): libzmq refuses a
+    # password longer than 255 bytes.
+    monkeypatch.setattr(_options, "DRAFT", True)
+    secret = password() * 10
+    exc = raised(lambda: zeromq.Pair(linger=0, socks_password=secret))
+    assert "socks_password" in str(exc)
     assert_hidden(shown(exc), secret)
 
 
