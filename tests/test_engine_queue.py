@@ -364,3 +364,50 @@ async def test_a_send_right_after_a_cancel_does_not_queue_behind_it() -> None:
         assert waiting.cancelled()
         assert await within(1, "the message sent", pull.receive()) == [b"after"]
         assert not pull.readable  # the cancelled send sent nothing
+
+
+@pytest.mark.parametrize("direction", ["receive", "send"])
+def test_an_operation_left_waiting_by_a_closed_loop_takes_nothing_from_the_next(
+    direction: str,
+) -> None:
+    """A loop closed without its tasks cancelled leaves their operations
+    waiting, first in line. They can never complete: the next loop's
+    operations must not wait behind them, nor a message go to or come from
+    one of them (in a task nobody can await any more)."""
+    pull = zeromq.Pull(linger=0, receive_high_water_mark=1)
+    push = zeromq.Push(linger=0, send_high_water_mark=1)
+    first = asyncio.new_event_loop()
+    left: list[asyncio.Future[object]] = []
+
+    async def leave_waiting() -> None:
+        push.connect(await bind(pull, "inproc"))
+        if direction == "send":
+            await push.send(b"fill")  # inproc: the two high-water marks, 1 + 1
+            await push.send(b"fill")
+        waiting_on = pull if direction == "receive" else push
+        operation = pull.receive() if direction == "receive" else push.send(b"left")
+        left.append(asyncio.ensure_future(operation))
+        while not waiting_on._receivers and not waiting_on._senders:
+            await asyncio.sleep(0.001)
+
+    try:
+        first.run_until_complete(leave_waiting())
+    finally:
+        first.close()  # its task still waits, never cancelled
+
+    async def next_loop() -> list[bytes]:
+        async with asyncio.timeout(5):
+            if direction == "receive":
+                await push.send(b"hello")
+                return await pull.receive()
+            sending = asyncio.ensure_future(push.send(b"next"))  # waits for room
+            got = [part for _ in range(3) for part in await pull.receive()]
+            await sending
+            return got
+
+    try:
+        got = asyncio.run(next_loop())
+    finally:
+        push.close()
+        pull.close()
+    assert got == ([b"hello"] if direction == "receive" else [b"fill", b"fill", b"next"])

@@ -378,6 +378,14 @@ class Engine:
                             "Socket is in use by another event loop; use each socket from one loop",
                         )
                     _asyncio_backend.unwatch(old, self._fd)
+                elif old is not None:
+                    # Closed with operations still waiting (tasks it never
+                    # ran to their end): they can never take their turn, and
+                    # woken from this loop, one would take a message into a
+                    # task nobody can await any more. Out of the lines.
+                    for line in (self._receivers, self._senders):
+                        for waiter in [w for w in line if getattr(w, "_loop", None) is old]:
+                            line.remove(waiter)
                 _asyncio_backend.watch(loop, self._fd, _on_readable, weakref.ref(self))
                 self._loop = loop
                 self._idle_fd = _idle.receive_fd(loop) if self._IDLE_WAIT else None
