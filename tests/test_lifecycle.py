@@ -571,9 +571,13 @@ async def start():
     capture = zeromq.Publisher(linger=0)
     for sock in (front, back, capture):
         await sock.bind("tcp://127.0.0.1:*")
-    running = asyncio.ensure_future(zeromq.Proxy(front, back, capture=capture).run())
+    proxy = zeromq.Proxy(front, back, capture=capture)
+    running = asyncio.ensure_future(proxy.run())
     while not front.closed and front._proxy is None:  # until run() has the ends
         await asyncio.sleep(0.001)
+    if sys.argv[2] == "paused":
+        proxy.pause()
+        await proxy.statistics()  # answered once paused
     return running
 
 if sys.argv[1] == "stopped":
@@ -610,18 +614,19 @@ print("exiting", flush=True)
 """
 
 
+@pytest.mark.parametrize("state", ["proxying", "paused"])
 @pytest.mark.parametrize("loop", ["stopped", "blocked in a daemon thread", "running in a daemon thread"])
 def test_the_exit_ends_a_running_proxy_without_hanging_or_a_traceback(
-    loop: str, exit_rule: str
+    loop: str, state: str, exit_rule: str
 ) -> None:
     """The exit stops a proxy still running. When run()'s loop runs (in a
     daemon thread), it stops the proxy and run() returns, rather than raise
     ETERM into that thread when the exit terminates the context. When it no
     longer runs (stopped, blocked), the context's termination ends the
-    proxy's thread, and the ends are closed all the same, or it would wait
-    for them forever (every linger is 0)."""
+    proxy's thread, paused or not, and the ends are closed all the same, or
+    it would wait for them forever (every linger is 0)."""
     result = subprocess.run(
-        [sys.executable, "-c", exit_rule + SCRIPT_EXIT_WITH_A_PROXY_RUNNING, loop.split()[0]],
+        [sys.executable, "-c", exit_rule + SCRIPT_EXIT_WITH_A_PROXY_RUNNING, loop.split()[0], state],
         capture_output=True,
         text=True,
         timeout=30,

@@ -97,6 +97,10 @@ class ProxyStatistics(NamedTuple):
     back_end: ProxyEndStatistics
 
 
+# Seconds between the paused proxy thread's looks at its context (see _serve).
+_PAUSED_LOOK = 0.25
+
+
 def _serve(
     natives: list[zmq.Socket[bytes]],
     capture: zmq.Socket[bytes] | None,
@@ -126,7 +130,14 @@ def _serve(
                     # yet: run libzmq's proxy again to answer its commands,
                     # its TERMINATE ends that run at once.
                     break
-                steering.wake.wait()  # paused: nothing touches the sockets
+                # Paused: libzmq's proxy does not run, so nothing here would
+                # notice the context terminating (at process exit, say) and
+                # close the sockets it waits for (see below), should run()'s
+                # loop not run any more: look now and then (ZMQ_EVENTS says
+                # ETERM), touching nothing else.
+                while not steering.wake.wait(_PAUSED_LOOK):
+                    for native in natives:
+                        native.get(zmq.EVENTS)
             if steering.stopping:
                 break
     except BaseException as exc:  # reported to run(), in the loop's thread
