@@ -33,7 +33,6 @@ import ctypes
 import errno
 import functools
 import threading
-import time
 import weakref
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, TypeVar
@@ -43,7 +42,7 @@ import zmq
 from . import _backends
 from ._engine import _ATTACHING, _WAITING, Engine, Iterating, Message, Writable, to_parts
 from ._errors import ZMQError, closed_error, from_zmq
-from ._lifecycle import closing
+from ._lifecycle import closing, time_left
 from ._native import CLOSED_TARGET, _libzmq, target_of
 from ._socket import SocketBase
 
@@ -694,7 +693,7 @@ class ThreadSafe(SocketBase):
             # closes the socket; the exit waits a moment for that.
             if not self._closed:
                 self.close()
-            if exit_closed.wait(max(0.0, deadline - time.monotonic())) or self._native.closed:
+            if exit_closed.wait(time_left(deadline)) or self._native.closed:
                 return
         elif not self._closed:
             self.close()

@@ -71,6 +71,12 @@ class _Closable(Protocol):
 LET_GO_WITHIN = 1.0
 
 
+def time_left(deadline: float) -> float:
+    """Seconds from now until `deadline` (a `time.monotonic()` time), at
+    least 0: how long a wait bounded by it may still last."""
+    return max(0.0, deadline - time.monotonic())
+
+
 class _Tracked(Protocol):
     _native: zmq.Context[zmq.Socket[bytes]]
     _pid: int
@@ -237,14 +243,15 @@ def _at_exit() -> None:
 def _exit_wait() -> None:
     contexts = list(_CONTEXTS)
     let_go_by = time.monotonic() + LET_GO_WITHIN  # one deadline for all sockets
-    for ctx in contexts:
+
+    def order(s: _Closable) -> tuple[bool, bool]:
         # The ends of running proxies first: the proxy stops when one is
         # closed, which takes its control socket, open still. Then observed
         # sockets: their last events must still find the observers' reading
         # sockets open (libzmq's monitor sends blocking).
-        def order(s: _Closable) -> tuple[bool, bool]:
-            return getattr(s, "_proxy", None) is None, getattr(s, "_observer", None) is None
+        return getattr(s, "_proxy", None) is None, getattr(s, "_observer", None) is None
 
+    for ctx in contexts:
         for sock in sorted(ctx._sockets, key=order):
             with contextlib.suppress(Exception):  # best effort at exit
                 sock._close_at_exit(let_go_by)
@@ -270,7 +277,7 @@ def _exit_wait() -> None:
         return
     deadline = time.monotonic() + HINT_AFTER
     for worker in workers:
-        worker.join(max(0.0, deadline - time.monotonic()))
+        worker.join(time_left(deadline))
     if any(worker.is_alive() for worker in workers):
         sys.stderr.write(exit_hint(lingering, blocky_helps))
         sys.stderr.flush()

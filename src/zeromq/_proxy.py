@@ -22,7 +22,6 @@ import contextlib
 import errno
 import struct
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from typing import Generic, NamedTuple, TypeVar
@@ -32,6 +31,7 @@ import zmq
 from . import _backends
 from ._engine import Writable
 from ._errors import ZMQError, from_zmq
+from ._lifecycle import time_left
 from ._socket import SocketBase
 from ._sockets import Pair, Socket
 
@@ -383,7 +383,7 @@ class Proxy(Generic[F, B]):
         instead of failing (ETERM) when the exit terminates the context."""
         runner = self._runner
         if runner is not None and runner.is_running() and not runner.is_current():
-            self._let_go.wait(max(0.0, deadline - time.monotonic()))
+            self._let_go.wait(time_left(deadline))
 
     def _end_closed(self) -> None:
         """`close()` of a socket the proxy's thread uses: stop the proxy,

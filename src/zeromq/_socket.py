@@ -16,7 +16,7 @@ from . import _backends
 from ._backends import _asyncio
 from ._engine import _ATTACHING, Engine
 from ._errors import ZMQError, address_hint, closed_error, from_zmq
-from ._lifecycle import closing, socket_made
+from ._lifecycle import closing, socket_made, time_left
 from ._native import CLOSED_TARGET, target_of
 from ._options import OPTIONS, Option, apply_keywords, get_option, routing_id_bytes
 
@@ -175,7 +175,7 @@ class SocketBase(Engine):
 
         with contextlib.suppress(RuntimeError):  # (the loop ended just now)
             runner.call_soon(close_there)
-            if closed_there.wait(max(0.0, deadline - time.monotonic())):
+            if closed_there.wait(time_left(deadline)):
                 return
         self._close_quietly(in_its_thread=False)
 
