@@ -573,8 +573,8 @@ async def start():
         await sock.bind("tcp://127.0.0.1:*")
     proxy = zeromq.Proxy(front, back, capture=capture)
     running = asyncio.ensure_future(proxy.run())
-    while not front.closed and front._proxy is None:  # until run() has the ends
-        await asyncio.sleep(0.001)
+    await asyncio.sleep(0)  # run()'s first step takes the ends and starts the proxy
+    assert front._proxy is proxy, "run() did not take the ends"
     if sys.argv[2] == "paused":
         proxy.pause()
         await proxy.statistics()  # answered once paused
