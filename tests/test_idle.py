@@ -55,6 +55,16 @@ class Path:
             pytest.skip("the running loop is not one the idle wait is for")
         assert supported == (self.name != "plain")
 
+    async def pull_push(
+        self, make_pair: Callable[..., Any], transport: str
+    ) -> tuple[zeromq.Pull, zeromq.Push]:
+        """The usual start of a test: check the loop (`check_loop`), then a
+        connected Pull and Push, the Pull `prepare`d."""
+        self.check_loop()
+        pull, push = await make_pair(zeromq.Pull, zeromq.Push, transport)
+        await self.prepare(pull, push)
+        return pull, push
+
     def check_taken(self) -> None:
         taken = self.calls + self.receives
         assert (taken > 0) == (self.name != "plain"), f"{self.name} path, {taken} idle waits"
@@ -171,9 +181,7 @@ async def test_a_send_waiting_for_room_does_not_spin(transport: str, path: Path)
 
 
 async def test_a_timer_fires_while_a_receive_waits(make_pair, transport: str, path: Path) -> None:
-    path.check_loop()
-    pull, push = await make_pair(zeromq.Pull, zeromq.Push, transport)
-    await path.prepare(pull, push)
+    pull, push = await path.pull_push(make_pair, transport)
     asked = threading.Event()
     thread = send_when_asked(push, asked)
     asyncio.get_running_loop().call_later(0.01, asked.set)  # due while the receive waits
@@ -184,9 +192,7 @@ async def test_a_timer_fires_while_a_receive_waits(make_pair, transport: str, pa
 
 
 async def test_a_ready_callback_runs_before_a_receive_waits(make_pair, transport: str, path: Path) -> None:
-    path.check_loop()
-    pull, push = await make_pair(zeromq.Pull, zeromq.Push, transport)
-    await path.prepare(pull, push)
+    pull, push = await path.pull_push(make_pair, transport)
     asked = threading.Event()
     thread = send_when_asked(push, asked)
     asyncio.get_running_loop().call_soon(asked.set)  # ready when the receive would wait
@@ -197,9 +203,7 @@ async def test_a_ready_callback_runs_before_a_receive_waits(make_pair, transport
 async def test_a_callback_from_another_thread_runs_while_a_receive_waits(
     make_pair, transport: str, path: Path
 ) -> None:
-    path.check_loop()
-    pull, push = await make_pair(zeromq.Pull, zeromq.Push, transport)
-    await path.prepare(pull, push)
+    pull, push = await path.pull_push(make_pair, transport)
     loop = asyncio.get_running_loop()
     asked = threading.Event()
     thread = send_when_asked(push, asked)
@@ -217,9 +221,7 @@ async def test_a_callback_from_another_thread_runs_while_a_receive_waits(
 
 
 async def test_another_socket_is_served_while_a_receive_waits(make_pair, transport: str, path: Path) -> None:
-    path.check_loop()
-    idle_pull, idle_push = await make_pair(zeromq.Pull, zeromq.Push, transport)
-    await path.prepare(idle_pull, idle_push)
+    idle_pull, idle_push = await path.pull_push(make_pair, transport)
     busy_pull, busy_push = await make_pair(zeromq.Pull, zeromq.Push, transport)
     asked, go = threading.Event(), threading.Event()
     go.set()
@@ -237,9 +239,7 @@ async def test_another_socket_is_served_while_a_receive_waits(make_pair, transpo
 
 
 async def test_a_cancelled_waiting_receive_loses_no_message(make_pair, transport: str, path: Path) -> None:
-    path.check_loop()
-    pull, push = await make_pair(zeromq.Pull, zeromq.Push, transport)
-    await path.prepare(pull, push)
+    pull, push = await path.pull_push(make_pair, transport)
     receiving = asyncio.ensure_future(pull.receive())
     await asyncio.sleep(0.01)  # the receive waits meanwhile
     receiving.cancel()
@@ -256,9 +256,7 @@ async def test_a_cancelled_waiting_receive_loses_no_message(make_pair, transport
 
 
 async def test_a_waiting_receive_times_out(make_pair, transport: str, path: Path) -> None:
-    path.check_loop()
-    pull, push = await make_pair(zeromq.Pull, zeromq.Push, transport)
-    await path.prepare(pull, push)
+    pull, push = await path.pull_push(make_pair, transport)
     pull.receive_timeout = 20
     asked = threading.Event()
     thread = send_when_asked(push, asked)
@@ -276,9 +274,7 @@ async def test_a_waiting_receive_times_out(make_pair, transport: str, path: Path
 async def test_a_receive_woken_from_its_sleep_keeps_its_timeout(make_pair, transport: str, path: Path) -> None:
     """A receive whose sleep a timer ends (the loop has work) waits on
     through the loop for what is left of its timeout, not for all of it again."""
-    path.check_loop()
-    pull, push = await make_pair(zeromq.Pull, zeromq.Push, transport)
-    await path.prepare(pull, push)
+    pull, _push = await path.pull_push(make_pair, transport)
     pull.receive_timeout = 300
     loop = asyncio.get_running_loop()
     loop.call_later(0.25, lambda: None)  # ends the sleep 250 ms in
@@ -294,9 +290,7 @@ async def test_a_receive_woken_from_its_sleep_keeps_its_timeout(make_pair, trans
 
 
 async def test_closing_a_socket_ends_its_waiting_receive(make_pair, transport: str, path: Path) -> None:
-    path.check_loop()
-    pull, push = await make_pair(zeromq.Pull, zeromq.Push, transport)
-    await path.prepare(pull, push)
+    pull, _push = await path.pull_push(make_pair, transport)
     receiving = asyncio.ensure_future(pull.receive())
     await asyncio.sleep(0.01)  # the receive waits meanwhile
     pull.close()
@@ -410,9 +404,7 @@ async def test_no_sleep_in_the_loops_place_while_a_task_runs_an_eager_first_step
 async def test_a_receive_in_an_eager_first_step_lets_its_creator_run_on(
     make_pair, transport: str, path: Path
 ) -> None:
-    path.check_loop()
-    pull, push = await make_pair(zeromq.Pull, zeromq.Push, transport)
-    await path.prepare(pull, push)
+    pull, push = await path.pull_push(make_pair, transport)
     loop = asyncio.get_running_loop()
     # The receive runs (and must not sleep) inside this very step.
     receiving = asyncio.Task(pull.receive(), loop=loop, eager_start=True)  # type: ignore[call-arg,unused-ignore]
