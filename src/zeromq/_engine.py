@@ -409,7 +409,7 @@ class Engine:
                     raise _busy()
                 self._unwatch()
                 ref = weakref.ref(self)
-                self._trio_watch = _trio_backend().FdWatch(
+                self._trio_watch = _backends.trio_backend().FdWatch(
                     self._fd,
                     functools.partial(_on_trio_readable, ref),
                     functools.partial(_on_trio_failed, ref),
@@ -487,7 +487,7 @@ class Engine:
             if timeout > 0:
                 timer = loop.call_at(loop.time() + timeout / 1000 if ends is None else ends, _expire, waiter)
         else:
-            trio_backend = _trio_backend()
+            trio_backend = _backends.trio_backend()
             self._watch_trio()
             waiter = trio_backend.Waiter()
             if timeout > 0:
@@ -623,20 +623,6 @@ class Engine:
             for waiter in line:
                 waiter.wake()
         _WAITING.discard(self)
-
-
-_TRIO_BACKEND: Any = None
-
-
-def _trio_backend() -> Any:
-    """`_backends._trio`, imported on first use (trio is an optional extra);
-    kept here, as an import statement costs on every wait."""
-    global _TRIO_BACKEND
-    if _TRIO_BACKEND is None:
-        from ._backends import _trio
-
-        _TRIO_BACKEND = _trio
-    return _TRIO_BACKEND
 
 
 def _busy() -> ZMQError:

@@ -134,10 +134,23 @@ def current() -> Backend:
         return _asyncio
     trio = sys.modules.get("trio")
     if trio is not None and trio.lowlevel.in_trio_run():
+        backend: Backend = trio_backend()
+        return backend
+    raise RuntimeError(NO_LOOP)
+
+
+_TRIO_BACKEND: Any = None
+
+
+def trio_backend() -> Any:
+    """`_trio`, imported on first use (trio is an optional extra); kept, as
+    an import statement costs on every call (the engine's waits call this)."""
+    global _TRIO_BACKEND
+    if _TRIO_BACKEND is None:
         from . import _trio
 
-        return _trio
-    raise RuntimeError(NO_LOOP)
+        _TRIO_BACKEND = _trio
+    return _TRIO_BACKEND
 
 
 def current_runner() -> Runner:
@@ -156,4 +169,7 @@ def current_runner_or_none() -> Runner | None:
         return None
 
 
-__all__ = ["Backend", "Event", "Lock", "Runner", "Task", "current", "current_runner", "current_runner_or_none"]
+__all__ = [
+    "Backend", "Event", "Lock", "Runner", "Task", "current", "current_runner", "current_runner_or_none",
+    "trio_backend",
+]
