@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 import pytest
 from conftest import address, bind, send_unless_refused
+from security.helpers import RefusalsFromAnyThread
 
 import zeromq
 
@@ -967,18 +968,6 @@ def test_authenticator_whose_trio_run_ended_without_stop_leaves_its_context_refu
     bounded_run(_attack, ctx, server_keys, allowed, secure)
 
 
-class _RefusalSeen(logging.Handler):
-    """Sees a refusal the ZAP thread logs (there is no run to wake)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
-        self.seen = threading.Event()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if "refused" in record.getMessage():
-            self.seen.set()
-
-
 @pytest.mark.parametrize("secure", ["tcp", "ipc"])
 def test_authenticator_refuses_at_once_the_client_whose_check_its_ending_run_cancels(
     secure: str,
@@ -1010,7 +999,7 @@ def test_authenticator_refuses_at_once_the_client_whose_check_its_ending_run_can
         with pytest.raises(TimeoutError):
             await server.receive()
 
-    refusals = _RefusalSeen()
+    refusals = RefusalsFromAnyThread()
     log = logging.getLogger("zeromq.auth")
     level = log.level
     log.setLevel(logging.INFO)

@@ -27,6 +27,19 @@ WAIT = 5.0  # seconds anything that must happen may take
 REFUSED_MS = 250  # how long a refused client's message must stay away
 
 
+class RefusalsFromAnyThread(logging.Handler):
+    """Sees a refusal logged by the ZAP thread, from any thread, with no event
+    loop to wake (where the authenticator's loop or trio run has ended)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.seen = threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "refused" in record.getMessage():
+            self.seen.set()
+
+
 class Refusals(logging.Handler):
     """Counts the refusals the authenticator logs (on its event loop, or on
     its context's ZAP thread), and lets a test wait for one."""

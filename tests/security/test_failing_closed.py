@@ -27,7 +27,17 @@ from conftest import bind, send_unless_refused
 import zeromq
 from zeromq import _auth
 
-from .helpers import SECURE, WAIT, Keys, Refusals, curve_client, curve_server, delivered, refused
+from .helpers import (
+    SECURE,
+    WAIT,
+    Keys,
+    Refusals,
+    RefusalsFromAnyThread,
+    curve_client,
+    curve_server,
+    delivered,
+    refused,
+)
 
 # Authenticators are started before any server here, on purpose.
 pytestmark = pytest.mark.filterwarnings("ignore::zeromq.AuthenticatorWarning")
@@ -363,18 +373,6 @@ def test_loop_closed_while_a_check_is_pending(
         log.removeHandler(refusals)
         for sock in pending:
             sock.close()
-
-
-class RefusalsFromAnyThread(logging.Handler):
-    """Sees a refusal logged by the ZAP thread (no event loop to wake)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
-        self.seen = threading.Event()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if "refused" in record.getMessage():
-            self.seen.set()
 
 
 async def test_an_exception_inside_refuses(
