@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import zmq
 from zmq.utils import z85
 
-from . import _backends
+from . import _backends, _threads
 from ._certs import StrPath, load_certificates
 from ._curve import key_text
 from ._errors import ZMQError
@@ -695,7 +695,7 @@ class _ZapHandler:
     """
 
     def __init__(self, native: zmq.Context[Any]) -> None:
-        sock = native.socket(zmq.ROUTER)
+        sock = _threads.native_socket(native, zmq.ROUTER)
         sock.linger = 0
         try:
             sock.bind(ZAP_ENDPOINT)
@@ -722,7 +722,7 @@ class _ZapHandler:
         self._waiting: dict[int, tuple[int, list[bytes], _backends.Runner]] = {}
         self._keys = itertools.count()
         self.thread = threading.Thread(target=self._run, name="zeromq-zap", daemon=True)
-        self.thread.start()
+        _threads.start(self.thread)
 
     # -- from the authenticators (any thread) ----------------------------------------
 

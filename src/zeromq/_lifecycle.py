@@ -22,6 +22,8 @@ from typing import Protocol
 
 import zmq
 
+from . import _threads
+
 HINT_AFTER = 0.5
 INTERRUPTED = 130  # the exit status after Ctrl-C (128 + SIGINT)
 
@@ -131,7 +133,7 @@ class _Standby:
     def __init__(self) -> None:
         self.pid = os.getpid()
         self._jobs: queue.SimpleQueue[_Job] = queue.SimpleQueue()
-        threading.Thread(target=self._run, daemon=True, name="zeromq-exit").start()
+        _threads.start(threading.Thread(target=self._run, daemon=True, name="zeromq-exit"))
 
     def _run(self) -> None:
         while True:
@@ -154,7 +156,7 @@ def _spawn(natives: list[zmq.Context[zmq.Socket[bytes]]], name: str) -> _Worker 
     when no thread can start any more; None when neither can."""
     thread = threading.Thread(target=_terminate, args=(natives,), daemon=True, name=name)
     try:
-        thread.start()
+        _threads.start(thread)
     except RuntimeError:  # Python 3.12, shutting down
         standby = _STANDBY
         if standby is None or standby.pid != os.getpid():

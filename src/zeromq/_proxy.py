@@ -28,7 +28,7 @@ from typing import Generic, NamedTuple, TypeVar
 
 import zmq
 
-from . import _backends
+from . import _backends, _threads
 from ._engine import Writable
 from ._errors import ZMQError, from_zmq
 from ._lifecycle import time_left
@@ -299,7 +299,7 @@ class Proxy(Generic[F, B]):
 
         address = f"inproc://zeromq.proxy.{uuid.uuid4().hex}"
         context = self._front_end.context
-        theirs: zmq.Socket[bytes] = context._native.socket(zmq.PAIR)
+        theirs: zmq.Socket[bytes] = _threads.native_socket(context._native, zmq.PAIR)
         theirs.linger = 0
         theirs.bind(address)
         # No high water mark: the proxy's thread must never wait to answer.
@@ -327,7 +327,7 @@ class Proxy(Generic[F, B]):
             daemon=True,
         )
         try:
-            thread.start()
+            _threads.start(thread)
         except BaseException:
             for _, sock in roles:
                 sock._give_back()

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import zmq
 
-from . import _backends
+from . import _backends, _threads
 from ._backends import _asyncio
 from ._engine import _ATTACHING, Engine
 from ._errors import ZMQError, address_hint, closed_error, from_zmq
@@ -76,7 +76,7 @@ class SocketBase(Engine):
         elif not isinstance(context, Context):
             raise TypeError(f"context must be a zeromq.Context, not {type(context).__name__}")
         try:
-            native = context._native.socket(self._socket_type)
+            native = _threads.native_socket(context._native, self._socket_type)
         except zmq.ZMQError as exc:
             raise from_zmq(exc, f"Cannot create {type(self).__name__} socket") from None
         self._init_engine(native)

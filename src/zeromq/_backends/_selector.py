@@ -19,6 +19,8 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
+from .. import _threads
+
 # How often an idle selector thread checks whether its loop was closed.
 _IDLE_CHECK = 1.0
 
@@ -44,7 +46,7 @@ class _SelectorThread:
         self._thread = threading.Thread(
             target=self._run, name="zeromq selector", daemon=True
         )
-        self._thread.start()
+        _threads.start(self._thread)
 
     def watch(self, fd: int, callback: Callable[[Any], object], arg: Any) -> None:
         with self._lock:

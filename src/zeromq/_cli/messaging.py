@@ -18,6 +18,7 @@ import threading
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
+from .. import _threads
 from .._engine import Readable, Writable
 from .._errors import ZMQError
 from .._observer import Event
@@ -333,7 +334,7 @@ class Lines:
         # carries each line, so a loop that closes first leaves nothing unawaited.
         self._room = threading.Semaphore(256)
         self._ended = False
-        threading.Thread(target=self._read, name="zeromq-stdin", daemon=True).start()
+        _threads.start(threading.Thread(target=self._read, name="zeromq-stdin", daemon=True))
 
     async def readline(self) -> bytes | None:
         """The next line, or None at the end of stdin (or of `stop`)."""
