@@ -1,0 +1,206 @@
+"""The 1 B round trip and its CPU time per end, each round in fresh processes.
+
+    python benchmarks/bench_round_trip.py            # 5 rounds of 20,000 round trips (~1 minute)
+    python benchmarks/bench_round_trip.py --quick    # a smoke run
+    python benchmarks/bench_round_trip.py --json
+
+REQ<->REP over tcp on 127.0.0.1, both ends of one library: pyzmq sync,
+zeromq on asyncio's loop, zeromq on uvloop (when installed). Each round
+starts a new REP process for each library in turn and drives it from this
+process; the CPU time is each end's main thread's (user + system, from
+`getrusage(RUSAGE_THREAD)`), per round trip, after a warm-up.
+
+Why beside `bench_targets.py`: that harness keeps one worker process per
+library for the whole run, and on our virtual machine zeromq's CPU figure
+there depends on how its measurements take turns with pyzmq's (11-15 us per
+end alone, 20-22 us taking turns), while this one gives 8-10 us. Figures are
+ratios to pyzmq sync, the median of the rounds' ratios with their range (see
+docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import json
+import multiprocessing
+import resource
+import statistics
+import sys
+import time
+from typing import Any
+
+import zmq
+
+WARM_UP = 500
+_STOP = b"stop"
+LIBRARIES = ["pyzmq", "zeromq"] + (["zeromq-uvloop"] if importlib.util.find_spec("uvloop") else [])
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_THREAD)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _run(lib: str, main: Any) -> Any:
+    factory = None
+    if lib == "zeromq-uvloop":
+        import uvloop
+
+        factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(main)
+
+
+# -- the REP end, in a process of its own ----------------------------------------
+
+
+def _serve(lib: str, trips: int, ports: Any, results: Any) -> None:
+    """Echo until the stop request; put the CPU time per round trip (us)."""
+    if lib == "pyzmq":
+        ctx: zmq.Context[Any] = zmq.Context()
+        sock = ctx.socket(zmq.REP)
+        ports.put(sock.bind_to_random_port("tcp://127.0.0.1"))
+        done, start = 0, 0.0
+        while True:
+            message = sock.recv()
+            sock.send(message)
+            done += 1
+            if done == WARM_UP:
+                start = _cpu()
+            if message == _STOP:
+                results.put((_cpu() - start) / trips * 1e6)
+                sock.close()
+                ctx.term()
+                return
+
+    async def serve() -> float:
+        import zeromq
+
+        async with zeromq.Reply(linger=0) as rep:
+            endpoint = await rep.bind("tcp://127.0.0.1:*")
+            ports.put(int(endpoint.rsplit(":", 1)[1]))
+            done, start = 0, 0.0
+            while True:
+                message = await rep.receive()
+                await rep.send(message)
+                done += 1
+                if done == WARM_UP:
+                    start = _cpu()
+                if message == [_STOP]:
+                    return (_cpu() - start) / trips * 1e6
+
+    results.put(_run(lib, serve()))
+
+
+# -- the REQ end, in this process -------------------------------------------------
+
+
+def _drive(lib: str, port: int, trips: int) -> tuple[float, float]:
+    """The mean round trip and this thread's CPU time per round trip (us).
+    The REP counts the last warm-up trip as its start, the stop as its end."""
+    address = f"tcp://127.0.0.1:{port}"
+    if lib == "pyzmq":
+        ctx: zmq.Context[Any] = zmq.Context()
+        sock = ctx.socket(zmq.REQ)
+        sock.connect(address)
+        for _ in range(WARM_UP):
+            sock.send(b"x")
+            sock.recv()
+        clock, cpu = time.perf_counter(), _cpu()
+        for _ in range(trips - 1):
+            sock.send(b"x")
+            sock.recv()
+        sock.send(_STOP)
+        sock.recv()
+        figures = ((time.perf_counter() - clock) / trips * 1e6, (_cpu() - cpu) / trips * 1e6)
+        sock.close()
+        ctx.term()
+        return figures
+
+    async def drive() -> tuple[float, float]:
+        import zeromq
+
+        async with zeromq.Request(linger=0) as req:
+            req.connect(address)
+            for _ in range(WARM_UP):
+                await req.send(b"x")
+                await req.receive()
+            clock, cpu = time.perf_counter(), _cpu()
+            for _ in range(trips - 1):
+                await req.send(b"x")
+                await req.receive()
+            await req.send(_STOP)
+            await req.receive()
+            return (time.perf_counter() - clock) / trips * 1e6, (_cpu() - cpu) / trips * 1e6
+
+    result: tuple[float, float] = _run(lib, drive())
+    return result
+
+
+def measure(lib: str, trips: int) -> dict[str, float]:
+    """One round of `lib`: round trip and CPU per end, in microseconds."""
+    spawn = multiprocessing.get_context("spawn")
+    ports, results = spawn.Queue(), spawn.Queue()
+    server = spawn.Process(target=_serve, args=(lib, trips, ports, results))
+    server.start()
+    try:
+        round_trip, client_cpu = _drive(lib, ports.get(timeout=30), trips)
+        server_cpu = results.get(timeout=30)
+    finally:
+        server.join(timeout=30)
+    return {"round_trip_us": round_trip, "cpu_per_end_us": (client_cpu + server_cpu) / 2}
+
+
+def _spread(values: list[float]) -> dict[str, float]:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--trips", type=int, default=20_000, help="round trips per figure")
+    parser.add_argument("--quick", action="store_true", help="1 round of 1,000 round trips")
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.rounds, args.trips = 1, 1_000
+    rounds: dict[str, list[dict[str, float]]] = {lib: [] for lib in LIBRARIES}
+    for _ in range(args.rounds):
+        for lib in LIBRARIES:  # taking turns, so that noise hits them alike
+            rounds[lib].append(measure(lib, args.trips))
+    report: dict[str, Any] = {"rounds": args.rounds, "trips": args.trips, "libraries": {}}
+    for lib in LIBRARIES:
+        row: dict[str, Any] = {
+            key: _spread([r[key] for r in rounds[lib]])
+            for key in ("round_trip_us", "cpu_per_end_us")
+        }
+        if lib != "pyzmq":
+            for key in ("round_trip_us", "cpu_per_end_us"):
+                ratios = [
+                    r[key] / p[key] for r, p in zip(rounds[lib], rounds["pyzmq"], strict=True)
+                ]
+                row[key.replace("_us", "_ratio")] = _spread(ratios)
+        report["libraries"][lib] = row
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(
+        f"1 B REQ<->REP tcp, {args.rounds} rounds of {args.trips:,} round trips, fresh REP processes"
+    )
+
+    def show(s: dict[str, float]) -> str:
+        return f"{s['median']:.2f} ({s['min']:.2f}-{s['max']:.2f})"
+
+    for lib, row in report["libraries"].items():
+        line = f"  {lib:14} round trip {row['round_trip_us']['median']:6.1f} us"
+        line += f"   CPU per end {row['cpu_per_end_us']['median']:5.1f} us"
+        if lib != "pyzmq":
+            line += f"   ratios: round trip {show(row['round_trip_ratio'])}, CPU {show(row['cpu_per_end_ratio'])}"
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
