@@ -10,12 +10,11 @@ starts a new REP process for each library in turn and drives it from this
 process; the CPU time is each end's main thread's (user + system, from
 `getrusage(RUSAGE_THREAD)`), per round trip, after a warm-up.
 
-Why beside `bench_targets.py`: that harness keeps one worker process per
-library for the whole run, and on our virtual machine zeromq's CPU figure
-there depends on how its measurements take turns with pyzmq's (11-15 us per
-end alone, 20-22 us taking turns), while this one gives 8-10 us. Figures are
-ratios to pyzmq sync, the median of the rounds' ratios with their range (see
-docs/benchmarks.md).
+Each end has a fresh libzmq context, in both libraries: on our virtual
+machine a context that has lived through an idle second costs a round trip
+2-2.5x the CPU time of a fresh one, pyzmq's as much as ours (see
+docs/benchmarks.md). Figures are ratios to pyzmq sync, the median of the
+rounds' ratios with their range.
 """
 
 from __future__ import annotations
@@ -78,7 +77,7 @@ def _serve(lib: str, trips: int, ports: Any, results: Any) -> None:
     async def serve() -> float:
         import zeromq
 
-        async with zeromq.Reply(linger=0) as rep:
+        async with zeromq.Reply(linger=0, context=zeromq.Context()) as rep:
             endpoint = await rep.bind("tcp://127.0.0.1:*")
             ports.put(int(endpoint.rsplit(":", 1)[1]))
             done, start = 0, 0.0
@@ -122,7 +121,7 @@ def _drive(lib: str, port: int, trips: int) -> tuple[float, float]:
     async def drive() -> tuple[float, float]:
         import zeromq
 
-        async with zeromq.Request(linger=0) as req:
+        async with zeromq.Request(linger=0, context=zeromq.Context()) as req:
             req.connect(address)
             for _ in range(WARM_UP):
                 await req.send(b"x")
