@@ -1,4 +1,5 @@
-"""`benchmarks/bench_targets.py` runs and reports every target row.
+"""`benchmarks/bench_targets.py` runs and reports every target row, and
+`benchmarks/bench_round_trip.py` the round trip in fresh processes.
 
 A smoke test only: it checks the shape of the report and that every figure
 was measured, never a ratio or a speed (timed assertions are not tests).
@@ -64,3 +65,20 @@ def test_shared_dealer_comparison_is_reported() -> None:
     shared = json.loads(result.stdout)["shared_dealer"]
     assert shared["tasks"] == 16
     assert shared["zeromq"] > 0 and shared["zmq_asyncio"] > 0 and shared["ratio"] > 0
+
+
+def test_the_round_trip_in_fresh_processes_measures_every_library_against_pyzmq() -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_round_trip.py"), "--quick", "--json"],
+        capture_output=True, text=True, timeout=120, cwd=ROOT / "benchmarks",
+    )
+    assert result.returncode == 0, result.stderr
+    libraries = json.loads(result.stdout)["libraries"]
+    assert {"pyzmq", "zeromq"} <= set(libraries)
+    for lib, row in libraries.items():
+        keys = ["round_trip_us", "cpu_per_end_us"]
+        if lib != "pyzmq":
+            keys += ["round_trip_ratio", "cpu_per_end_ratio"]
+        for key in keys:
+            figures = row[key]
+            assert 0 < figures["min"] <= figures["median"] <= figures["max"], (lib, key, figures)
