@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 import weakref
@@ -694,6 +695,62 @@ def test_a_socket_can_be_used_from_successive_event_loops() -> None:
     finally:
         pull.close()
         push.close()
+
+
+@pytest.mark.parametrize("transport", ["tcp", "inproc"])
+def test_a_socket_waiting_in_a_loop_closed_without_ending_it_closes_and_frees_its_address(
+    transport: str,
+) -> None:
+    # loop.close() after run_until_complete() leaves a waiting receive's task
+    # pending for good. (ipc: libzmq rebinds a path in use anyway.)
+    pull = zeromq.Pull(linger=0)
+    left: list[asyncio.Future[list[bytes]]] = []
+
+    async def wait_in_it() -> str:
+        endpoint = await pull.bind(address(transport))
+        left.append(asyncio.ensure_future(pull.receive()))
+        await asyncio.sleep(0)  # the receive now waits, on this loop's fd watch
+        return endpoint
+
+    loop = asyncio.new_event_loop()
+    try:
+        endpoint = loop.run_until_complete(wait_in_it())
+    finally:
+        loop.close()
+    pull.close()  # must close the libzmq socket, or the process exit waits for it forever
+    assert pull.closed
+
+    async def rebind() -> str:
+        again = zeromq.Pull(linger=0)
+        try:
+            return await again.bind(endpoint)
+        finally:
+            again.close()
+
+    assert asyncio.run(rebind()) == endpoint
+
+
+def test_the_exit_does_not_wait_for_an_observed_socket_of_a_closed_loop() -> None:
+    script = textwrap.dedent(
+        """
+        import asyncio, zeromq
+        sock = zeromq.Pair(linger=0)
+        async def main():
+            events = sock.events
+            await sock.bind("tcp://127.0.0.1:*")
+            await events.receive()
+        loop = asyncio.new_event_loop()
+        loop.run_until_complete(main())
+        loop.close()
+        print("done", flush=True)
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "done\n"
+    assert "waiting" not in result.stderr
 
 
 def test_a_socket_waiting_in_one_running_loop_refuses_another() -> None:

@@ -621,6 +621,13 @@ class Engine:
         # _closed, fails with ENOTSOCK and leaves its line.
         for line in (self._receivers, self._senders):
             for waiter in line:
+                loop = getattr(waiter, "_loop", None)
+                if loop is not None and loop.is_closed():
+                    # Its loop was closed with the operation's task still
+                    # waiting: nothing will ever run it, and waking it would
+                    # raise here, leaving the libzmq socket open (and the
+                    # process exit waiting for it forever).
+                    continue
                 waiter.wake()
         _WAITING.discard(self)
 
