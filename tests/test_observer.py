@@ -567,6 +567,38 @@ def test_an_observer_made_outside_the_event_loop_works_in_it() -> None:
     assert asyncio.run(main())[-1] == Event("end")
 
 
+@pytest.mark.parametrize("transport", NETWORK)
+def test_events_still_come_after_the_loop_that_read_them_was_closed_without_ending(
+    transport: str,
+) -> None:
+    # loop.close() after run_until_complete() leaves the loop's tasks pending
+    # for good, the observer's reader among them; the next loop must read on.
+    server = zeromq.Dealer(linger=0)
+    client = zeromq.Dealer(linger=0)
+    events = server.events
+
+    async def first() -> str:
+        endpoint = await bind(server, transport)
+        assert await next_event(events, "bind") == Event("bind", endpoint)
+        return endpoint
+
+    loop = asyncio.new_event_loop()
+    try:
+        endpoint = loop.run_until_complete(first())
+    finally:
+        loop.close()
+
+    async def second() -> Event:
+        client.connect(endpoint)
+        return await next_event(events, "accept")
+
+    try:
+        assert asyncio.run(second()) == Event("accept", endpoint)
+    finally:
+        client.close()
+        server.close()
+
+
 def test_on_needs_a_running_event_loop() -> None:
     sock = zeromq.Dealer(linger=0)
     try:

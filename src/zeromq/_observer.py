@@ -534,7 +534,7 @@ class Observer:
             if pump.cancelled():
                 # Only the loop's shutdown cancels a pump: start no task now.
                 return False
-        elif pump is not None and not pump.done():
+        elif _pumping(pump):
             return False  # pumping on another loop
         self._pump = runner.spawn(self._run_pump, "zeromq.Observer pump")
         return True
@@ -581,8 +581,7 @@ class Observer:
         if pair is None:
             _PARKED.discard(self)
             return
-        pump = self._pump
-        if pump is not None and not pump.done():
+        if _pumping(self._pump):
             return
         while True:
             try:
@@ -609,6 +608,14 @@ class Observer:
         if pair is not None:
             pair.close()
         self._wake()
+
+
+def _pumping(pump: _backends.Task | None) -> bool:
+    """Whether `pump` may still read: not over, and its loop not closed. A
+    loop closed without ending its tasks (`loop.close()` after
+    `run_until_complete`) leaves the pump pending for good; another loop's
+    pump, or `_drain_now`, must then take over, or no event ever comes."""
+    return pump is not None and not pump.done() and not pump.runner.is_closed()
 
 
 def _check_type(type: object) -> None:
