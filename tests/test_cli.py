@@ -221,6 +221,43 @@ def test_separator_splits_lines_into_parts_and_joins_them(start: type[Process]) 
     assert router.line() == "d1 | a | b | c"
 
 
+def _stdin_lines_of(monkeypatch: pytest.MonkeyPatch, chunks: list[bytes]) -> list[bytes]:
+    """The lines the commands read from a stdin that gives these chunks."""
+    from types import SimpleNamespace
+
+    from zeromq._cli import messaging
+
+    given = iter(chunks)
+    monkeypatch.setattr(sys, "stdin", SimpleNamespace(fileno=lambda: 0))
+    monkeypatch.setattr(messaging, "os", SimpleNamespace(read=lambda fd, size: next(given, b"")))
+    return list(messaging._stdin_lines())
+
+
+def test_stdin_lines_end_at_newlines_across_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    chunks = [b"he", b"llo\r", b"\nwor", b"ld\n\nlong", b" one", b" too\r\nlast\r"]
+    assert _stdin_lines_of(monkeypatch, chunks) == [
+        b"hello", b"world", b"", b"long one too", b"last"
+    ]
+
+
+def test_a_long_line_on_stdin_is_read_as_fast_as_many_short_ones(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 64 MiB as pipes give it, 64 KiB at a time: growing the line by a copy
+    # per chunk took a time in the square of its length (half a minute here).
+    chunk = 2**16
+    size = 2**26
+    one_line = [b"x" * chunk] * (size // chunk) + [b"\n"]
+    short_lines = [(b"x" * 1023 + b"\n") * (chunk // 1024)] * (size // chunk)
+    started = time.perf_counter()
+    assert len(_stdin_lines_of(monkeypatch, short_lines)) == size // 1024
+    short_took = time.perf_counter() - started
+    started = time.perf_counter()
+    assert [len(line) for line in _stdin_lines_of(monkeypatch, one_line)] == [size]
+    long_took = time.perf_counter() - started
+    assert long_took < 5 * short_took + 0.5, (long_took, short_took)
+
+
 def test_router_and_dealer_talk_both_ways(start: type[Process]) -> None:
     router = start("router", "--bind", ANY_PORT)
     endpoint = router.endpoint()

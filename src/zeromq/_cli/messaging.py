@@ -372,7 +372,10 @@ def _stdin_lines() -> Iterator[bytes]:
         fd = sys.stdin.fileno()
     except (AttributeError, OSError, ValueError):  # no stdin at all
         return
-    pending = b""
+    # The start of a line not ended yet, chunk by chunk: joined once at its
+    # end, not grown chunk by chunk (a copy of all of it per chunk, which made
+    # a long line take time in its square: minutes for 100 MB).
+    pending: list[bytes] = []
     while True:
         try:
             chunk = os.read(fd, 65536)
@@ -380,11 +383,17 @@ def _stdin_lines() -> Iterator[bytes]:
             break
         if not chunk:
             break
-        *lines, pending = (pending + chunk).split(b"\n")
+        if b"\n" not in chunk:
+            pending.append(chunk)
+            continue
+        first, *lines, rest = chunk.split(b"\n")
+        pending.append(first)
+        yield b"".join(pending).removesuffix(b"\r")
         for line in lines:
             yield line.removesuffix(b"\r")
+        pending = [rest] if rest else []
     if pending:
-        yield pending.removesuffix(b"\r")
+        yield b"".join(pending).removesuffix(b"\r")
 
 
 # -- the roles ------------------------------------------------------------------
