@@ -75,6 +75,20 @@ async def test_bind_returns_the_endpoint_it_bound(transport: str) -> None:
             assert endpoint == asked
 
 
+async def test_a_long_inproc_name_binds_and_is_bound() -> None:
+    # An inproc name has no length limit (ipc paths and tcp addresses do);
+    # bind() reads back what it bound, and a long name needs a large buffer.
+    name = f"inproc://{'n' * 20000}"
+    async with zeromq.Pull(linger=0) as pull, zeromq.Push(linger=0) as push:
+        assert await pull.bind(name) == name
+        assert pull.last_endpoint == name
+        push.connect(name)
+        await push.send("through the long name")
+        assert await pull.receive() == [b"through the long name"]
+    async with zeromq.Pull(linger=0) as again:  # closing released the name
+        assert await again.bind(name) == name
+
+
 @pytest.mark.timeout(60)
 async def test_no_fd_growth_over_create_bind_drop_cycles() -> None:
     def cycle_once() -> None:

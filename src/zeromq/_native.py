@@ -7,6 +7,7 @@ option (`zap_domain = None`) only when given a NULL pointer and length 0.
 from __future__ import annotations
 
 import ctypes
+import errno
 import functools
 import glob
 import os
@@ -60,21 +61,33 @@ def new_context() -> zmq.Context[zmq.Socket[bytes]]:
     return zmq.Context.shadow(handle)
 
 
+# The largest string option `read_long_string` reads (bytes).
+_LONGEST_STRING = 2**26
+
+
 def read_long_string(native: zmq.Socket[bytes], option: int) -> bytes | None:
     """A string option longer than pyzmq's 256-byte buffer, or None if it
     cannot be read either way."""
     lib = _libzmq()
     if lib is None:
         return None
-    size = ctypes.c_size_t(4096)
-    buffer = ctypes.create_string_buffer(size.value)
     lib.zmq_getsockopt.argtypes = [
         ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.POINTER(ctypes.c_size_t)
     ]
     lib.zmq_getsockopt.restype = ctypes.c_int
-    if lib.zmq_getsockopt(native.underlying, option, buffer, ctypes.byref(size)) != 0:
-        return None
-    return buffer.raw[: size.value].rstrip(b"\0")
+    # libzmq refuses a buffer too small (EINVAL) without saying how large
+    # the value is: grow until it fits. An inproc name has no length limit,
+    # and a bind() to a long one reads it back here.
+    capacity = 4096
+    while capacity <= _LONGEST_STRING:
+        size = ctypes.c_size_t(capacity)
+        buffer = ctypes.create_string_buffer(capacity)
+        if lib.zmq_getsockopt(native.underlying, option, buffer, ctypes.byref(size)) == 0:
+            return buffer.raw[: size.value].rstrip(b"\0")
+        if lib.zmq_errno() != errno.EINVAL:
+            return None
+        capacity *= 4
+    return None
 
 
 def clear_option(native: zmq.Socket[bytes], option: int) -> None:
