@@ -599,6 +599,60 @@ def test_events_still_come_after_the_loop_that_read_them_was_closed_without_endi
         server.close()
 
 
+@pytest.mark.parametrize("transport", NETWORK)
+def test_another_threads_loop_is_refused_while_one_reads_the_events(transport: str) -> None:
+    # Woken from the reading loop's thread, a receive waiting in another
+    # loop waited on until something else woke that loop (forever, perhaps).
+    import threading
+
+    server = zeromq.Dealer(linger=0)
+    events = server.events
+    reading = threading.Event()
+    endpoint: list[str] = []
+    stop: list[Any] = []  # (the reading loop, its event that ends it)
+
+    async def read_in_its_own_loop() -> None:
+        endpoint.append(await bind(server, transport))
+        await next_event(events, "bind")
+        done = asyncio.Event()
+        stop.append((asyncio.get_running_loop(), done))
+        reading.set()
+        await done.wait()
+
+    thread = threading.Thread(target=asyncio.run, args=(read_in_its_own_loop(),))
+    thread.start()
+    try:
+        assert reading.wait(WAIT)
+
+        async def from_here() -> None:
+            with pytest.raises(ZMQError, match="another event loop") as info:
+                async with asyncio.timeout(WAIT):
+                    await events.receive()
+            assert info.value.code == "EBUSY"
+            with pytest.raises(ZMQError, match="another event loop"):
+                events.on("accept", print)
+
+        asyncio.run(from_here())
+    finally:
+        if stop:
+            loop, done = stop[0]
+            loop.call_soon_threadsafe(done.set)
+        thread.join(WAIT)
+
+    async def once_it_ended() -> Event:  # the events are this loop's to read now
+        client = zeromq.Dealer(linger=0)
+        client.connect(endpoint[0])
+        try:
+            return await next_event(events, "accept")
+        finally:
+            client.close()
+
+    try:
+        assert asyncio.run(once_it_ended()) == Event("accept", endpoint[0])
+    finally:
+        server.close()
+
+
 def test_on_needs_a_running_event_loop() -> None:
     sock = zeromq.Dealer(linger=0)
     try:

@@ -360,7 +360,8 @@ class Observer:
         Raises:
             ZMQError: ``ENOTSOCK`` when the observer is closed or has given
                 its ``"end"`` event (the receives waiting then all fail);
-                ``EBUSY`` in emitter mode (after `on()`).
+                ``EBUSY`` in emitter mode (after `on()`), or while another
+                thread's event loop (or trio run) reads the events.
         """
         if self._listeners is not None:
             raise ZMQError(
@@ -368,11 +369,12 @@ class Observer:
                 "Observer is in event emitter mode: after on() its events go to the "
                 "listeners and receive() is not available",
             )
+        backend = _backends.current()
+        self._check_runner()
         events = self._events
         waiters = self._waiters
         if events and not waiters:
             return events.popleft()  # nobody before this one: no wait
-        backend = _backends.current()
         turn = _Turn()
         waiters.append(turn)
         try:
@@ -397,6 +399,22 @@ class Observer:
                 self._wake()
             else:
                 waiters.remove(turn)
+
+    def _check_runner(self) -> None:
+        """Refuse the running loop (or trio run) when another thread's reads
+        the events: its pump wakes the waiting receives, which only their own
+        loop's thread may do (woken from another, a receive waits on until
+        something else wakes its loop, forever perhaps)."""
+        pump = self._pump
+        if _pumping(pump):
+            assert pump is not None
+            runner = pump.runner
+            if not runner.is_current() and runner.is_running():
+                raise ZMQError(
+                    errno.EBUSY,
+                    "Observer is in use by another event loop; use each socket's events "
+                    "from the loop that uses them",
+                )
 
     def __aiter__(self) -> Observer:
         return self
@@ -429,7 +447,8 @@ class Observer:
         Raises:
             ValueError: `type` is not an event type.
             TypeError: `listener` is not callable.
-            ZMQError: ``EBUSY`` while a `receive()` is pending.
+            ZMQError: ``EBUSY`` while a `receive()` is pending, or while
+                another thread's event loop (or trio run) reads the events.
             RuntimeError: no event loop is running.
         """
         _check_type(type)
@@ -446,6 +465,7 @@ class Observer:
                 "events.on() needs a running event loop (its listeners are called from "
                 "it): call it from a coroutine"
             ) from None
+        self._check_runner()
         listeners = self._listeners
         if listeners is None:
             listeners = self._listeners = {}
