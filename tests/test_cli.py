@@ -559,6 +559,19 @@ def test_proxy_forwards_and_prints_statistics_on_ctrl_c(start: type[Process]) ->
     assert "Traceback" not in "\n".join(proxy.rest("stderr"))
 
 
+def test_proxy_with_a_sub_front_end_passes_on_every_message(start: type[Process]) -> None:
+    pull = start("pull", "--bind", ANY_PORT, "--count", "1")
+    back = pull.endpoint()
+    # The publisher sends once a subscription has come in: the proxy's own.
+    pub = start("pub", "--bind", ANY_PORT, "--wait-subscribers", "1")
+    front = pub.endpoint()
+    pub.write("through\n")
+    pub.close_stdin()
+    start("proxy", "--front-type", "sub", "--back-type", "push", f">{front}", f">{back}")
+    assert pub.wait() == 0
+    assert pull.rest() == ["through"]
+
+
 # -- bench -------------------------------------------------------------------------
 
 

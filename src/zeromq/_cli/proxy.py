@@ -11,7 +11,7 @@ import time
 
 from .._errors import ZMQError
 from .._proxy import Proxy
-from .._sockets import Socket
+from .._sockets import Socket, Subscriber
 from ._common import add_socket_arguments, info, socket_options
 from .monitor import SOCKET_TYPES
 
@@ -66,6 +66,10 @@ async def _open(kind: str, address: str, args: argparse.Namespace, end: str) -> 
     sock = cls(**socket_options(cls, args))
     bind, address = split_address(address)
     try:
+        if isinstance(sock, Subscriber):
+            # A sub end passes on everything, as `zeromq sub` does by
+            # default: subscribed to nothing, it would receive nothing.
+            sock.subscribe()
         if bind:
             await sock.bind(address)
             if not args.quiet:
