@@ -570,6 +570,38 @@ def test_a_socket_moves_between_trio_and_asyncio_runs() -> None:
         push.close()
 
 
+@pytest.mark.parametrize("transport", ["tcp", "ipc", "inproc"])
+def test_a_receive_left_waiting_in_a_closed_asyncio_loop_does_not_hold_up_trio(
+    transport: str,
+) -> None:
+    # loop.close() after run_until_complete() leaves the receive's task
+    # pending for good: it must not stay first in line under trio.
+    pull = zeromq.Pull(linger=0)
+    push = zeromq.Push(linger=0)
+    left: list[asyncio.Future[list[bytes]]] = []
+
+    async def wait_in_asyncio() -> None:
+        push.connect(await bind(pull, transport))
+        left.append(asyncio.ensure_future(pull.receive()))
+        await asyncio.sleep(0)  # the receive now waits, on this loop's fd watch
+
+    async def send_and_receive() -> list[bytes]:
+        await push.send("after the loop closed")
+        with within("a receive under trio after the asyncio loop was closed"):
+            return await pull.receive()
+
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(wait_in_asyncio())
+    finally:
+        loop.close()
+    try:
+        assert bounded_run(send_and_receive) == [b"after the loop closed"]
+    finally:
+        pull.close()
+        push.close()
+
+
 @pytest.mark.parametrize("holder", ["trio", "asyncio"])
 def test_a_socket_waiting_in_one_library_refuses_the_other(holder: str) -> None:
     # A receive pends in `holder`'s run (in a thread); a send from the other

@@ -407,6 +407,13 @@ class Engine:
                 loop = self._loop
                 if loop is not None and not loop.is_closed() and loop.is_running():
                     raise _busy()
+                if loop is not None and loop.is_closed():
+                    # As in _watch: the operations of a loop closed while
+                    # they waited can never take their turn; at the head of
+                    # a line they would hold up this run's for good.
+                    for line in (self._receivers, self._senders):
+                        for waiter in [w for w in line if getattr(w, "_loop", None) is loop]:
+                            line.remove(waiter)
                 self._unwatch()
                 ref = weakref.ref(self)
                 self._trio_watch = _backends.trio_backend().FdWatch(
