@@ -9,8 +9,8 @@ import sys
 import tempfile
 import threading
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
 
 import pytest
 
@@ -208,3 +208,15 @@ async def within(seconds: float, what: str, awaitable: Awaitable[T]) -> T:
         if deadline.expired():
             raise AssertionError(f"hung: {what} (still pending after {seconds} s)") from None
         raise
+
+
+def run_then_abandon(main: Coroutine[Any, Any, T]) -> T:
+    """Run `main` on a new event loop, then close that loop the way
+    `loop.close()` after `run_until_complete()` does: without ending the
+    tasks `main` left, which stay pending for good (and their waits with
+    them)."""
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(main)
+    finally:
+        loop.close()

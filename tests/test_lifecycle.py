@@ -18,7 +18,7 @@ from collections.abc import Coroutine
 from typing import TypeVar
 
 import pytest
-from conftest import address, bind
+from conftest import address, bind, run_then_abandon
 
 import zeromq
 
@@ -726,11 +726,7 @@ def test_a_socket_waiting_in_a_loop_closed_without_ending_it_closes_and_frees_it
         await asyncio.sleep(0)  # the receive now waits, on this loop's fd watch
         return endpoint
 
-    loop = asyncio.new_event_loop()
-    try:
-        endpoint = loop.run_until_complete(wait_in_it())
-    finally:
-        loop.close()
+    endpoint = run_then_abandon(wait_in_it())
     pull.close()  # must close the libzmq socket, or the process exit waits for it forever
     assert pull.closed
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 import zmq
-from conftest import address, bind
+from conftest import address, bind, run_then_abandon
 
 import zeromq
 from zeromq import Event, Observer, ZMQError
@@ -582,11 +582,7 @@ def test_events_still_come_after_the_loop_that_read_them_was_closed_without_endi
         assert await next_event(events, "bind") == Event("bind", endpoint)
         return endpoint
 
-    loop = asyncio.new_event_loop()
-    try:
-        endpoint = loop.run_until_complete(first())
-    finally:
-        loop.close()
+    endpoint = run_then_abandon(first())
 
     async def second() -> Event:
         client.connect(endpoint)

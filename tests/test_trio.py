@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
 import pytest
-from conftest import address, bind, send_unless_refused
+from conftest import address, bind, run_then_abandon, send_unless_refused
 from security.helpers import RefusalsFromAnyThread
 
 import zeromq
@@ -590,11 +590,7 @@ def test_a_receive_left_waiting_in_a_closed_asyncio_loop_does_not_hold_up_trio(
         with within("a receive under trio after the asyncio loop was closed"):
             return await pull.receive()
 
-    loop = asyncio.new_event_loop()
-    try:
-        loop.run_until_complete(wait_in_asyncio())
-    finally:
-        loop.close()
+    run_then_abandon(wait_in_asyncio())
     try:
         assert bounded_run(send_and_receive) == [b"after the loop closed"]
     finally:
