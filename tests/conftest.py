@@ -219,4 +219,8 @@ def run_then_abandon(main: Coroutine[Any, Any, T]) -> T:
     try:
         return loop.run_until_complete(main)
     finally:
+        for task in asyncio.all_tasks(loop):
+            # Left pending on purpose: no "Task was destroyed but it is
+            # pending!" on stderr when it goes, perhaps only at exit.
+            task._log_destroy_pending = False  # type: ignore[attr-defined]
         loop.close()
