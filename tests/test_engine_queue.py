@@ -12,7 +12,7 @@ import threading
 import tracemalloc
 
 import pytest
-from conftest import bind, within
+from conftest import bind, run_then_abandon, within
 
 import zeromq
 
@@ -376,7 +376,6 @@ def test_an_operation_left_waiting_by_a_closed_loop_takes_nothing_from_the_next(
     one of them (in a task nobody can await any more)."""
     pull = zeromq.Pull(linger=0, receive_high_water_mark=1)
     push = zeromq.Push(linger=0, send_high_water_mark=1)
-    first = asyncio.new_event_loop()
     left: list[asyncio.Future[object]] = []
 
     async def leave_waiting() -> None:
@@ -390,10 +389,7 @@ def test_an_operation_left_waiting_by_a_closed_loop_takes_nothing_from_the_next(
         await asyncio.sleep(0)  # its first step: it finds nothing to do, and waits
         assert waiting_on._receivers or waiting_on._senders, f"the {direction} did not wait"
 
-    try:
-        first.run_until_complete(leave_waiting())
-    finally:
-        first.close()  # its task still waits, never cancelled
+    run_then_abandon(leave_waiting())  # its task still waits, never cancelled
 
     async def next_loop() -> list[bytes]:
         async with asyncio.timeout(5):

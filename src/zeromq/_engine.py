@@ -379,13 +379,9 @@ class Engine:
                         )
                     _asyncio_backend.unwatch(old, self._fd)
                 elif old is not None:
-                    # Closed with operations still waiting (tasks it never
-                    # ran to their end): they can never take their turn, and
-                    # woken from this loop, one would take a message into a
-                    # task nobody can await any more. Out of the lines.
-                    for line in (self._receivers, self._senders):
-                        for waiter in [w for w in line if getattr(w, "_loop", None) is old]:
-                            line.remove(waiter)
+                    # Woken from this loop, one of the closed loop's waiters
+                    # would take a message into a task nobody can await.
+                    self._drop_waiters_of(old)
                 _asyncio_backend.watch(loop, self._fd, _on_readable, weakref.ref(self))
                 self._loop = loop
                 self._idle_fd = _idle.receive_fd(loop) if self._IDLE_WAIT else None
@@ -408,12 +404,7 @@ class Engine:
                 if loop is not None and not loop.is_closed() and loop.is_running():
                     raise _busy()
                 if loop is not None and loop.is_closed():
-                    # As in _watch: the operations of a loop closed while
-                    # they waited can never take their turn; at the head of
-                    # a line they would hold up this run's for good.
-                    for line in (self._receivers, self._senders):
-                        for waiter in [w for w in line if getattr(w, "_loop", None) is loop]:
-                            line.remove(waiter)
+                    self._drop_waiters_of(loop)  # at a line's head, they would hold up this run's
                 self._unwatch()
                 ref = weakref.ref(self)
                 self._trio_watch = _backends.trio_backend().FdWatch(
@@ -619,6 +610,14 @@ class Engine:
         self._loop = self._trio_watch = self._idle_fd = None
         self._receivers.clear()
         self._senders.clear()
+
+    def _drop_waiters_of(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Take out of the lines the operations waiting in `loop`, closed
+        while they waited (tasks it never ran to their end): they can never
+        take their turn."""
+        for line in (self._receivers, self._senders):
+            for waiter in [w for w in line if getattr(w, "_loop", None) is loop]:
+                line.remove(waiter)
 
     def _close_engine(self) -> None:
         self._closed = True
