@@ -369,12 +369,12 @@ class Observer:
                 "Observer is in event emitter mode: after on() its events go to the "
                 "listeners and receive() is not available",
             )
-        backend = _backends.current()
         self._check_runner()
         events = self._events
         waiters = self._waiters
         if events and not waiters:
             return events.popleft()  # nobody before this one: no wait
+        backend = _backends.current()
         turn = _Turn()
         waiters.append(turn)
         try:
