@@ -7,8 +7,8 @@
 REQ<->REP over tcp on 127.0.0.1, both ends of one library: pyzmq sync,
 zeromq on asyncio's loop, zeromq on uvloop (when installed). Each round
 starts a new REP process for each library in turn and drives it from this
-process; the CPU time is each end's main thread's (user + system, from
-`getrusage(RUSAGE_THREAD)`), per round trip, after a warm-up.
+process; the CPU time is each end's main thread's (`time.thread_time()`),
+per round trip, after a warm-up.
 
 Each end has a fresh libzmq context, in both libraries: on our virtual
 machine a context that has lived through an idle second costs a round trip
@@ -20,59 +20,44 @@ rounds' ratios with their range.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import importlib.util
 import json
 import multiprocessing
-import resource
 import statistics
 import sys
-import time
 from typing import Any
 
 import zmq
 
-WARM_UP = 500
-_STOP = b"stop"
-LIBRARIES = ["pyzmq", "zeromq"] + (["zeromq-uvloop"] if importlib.util.find_spec("uvloop") else [])
+# The round-trip and echo loops `zeromq bench` and bench_targets.py measure
+# with (warm-up, CPU time from `time.thread_time()`, the stop request).
+from zeromq._cli._measure import (
+    _STOP,
+    UVLOOP,
+    Limit,
+    _echo_async,
+    _echo_sync,
+    _run,
+    _trips_async,
+    _trips_sync,
+)
 
-
-def _cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_THREAD)
-    return usage.ru_utime + usage.ru_stime
-
-
-def _run(lib: str, main: Any) -> Any:
-    factory = None
-    if lib == "zeromq-uvloop":
-        import uvloop
-
-        factory = uvloop.new_event_loop
-    with asyncio.Runner(loop_factory=factory) as runner:
-        return runner.run(main)
+LIBRARIES = ["pyzmq", "zeromq"] + ([UVLOOP] if importlib.util.find_spec("uvloop") else [])
 
 
 # -- the REP end, in a process of its own ----------------------------------------
 
 
-def _serve(lib: str, trips: int, ports: Any, results: Any) -> None:
+def _serve(lib: str, ports: Any, results: Any) -> None:
     """Echo until the stop request; put the CPU time per round trip (us)."""
     if lib == "pyzmq":
         ctx: zmq.Context[Any] = zmq.Context()
         sock = ctx.socket(zmq.REP)
         ports.put(sock.bind_to_random_port("tcp://127.0.0.1"))
-        done, start = 0, 0.0
-        while True:
-            message = sock.recv()
-            sock.send(message)
-            done += 1
-            if done == WARM_UP:
-                start = _cpu()
-            if message == _STOP:
-                results.put((_cpu() - start) / trips * 1e6)
-                sock.close()
-                ctx.term()
-                return
+        results.put(_echo_sync(sock.send, sock.recv))
+        sock.close()
+        ctx.term()
+        return
 
     async def serve() -> float:
         import zeromq
@@ -80,15 +65,7 @@ def _serve(lib: str, trips: int, ports: Any, results: Any) -> None:
         async with zeromq.Reply(linger=0, context=zeromq.Context()) as rep:
             endpoint = await rep.bind("tcp://127.0.0.1:*")
             ports.put(int(endpoint.rsplit(":", 1)[1]))
-            done, start = 0, 0.0
-            while True:
-                message = await rep.receive()
-                await rep.send(message)
-                done += 1
-                if done == WARM_UP:
-                    start = _cpu()
-                if message == [_STOP]:
-                    return (_cpu() - start) / trips * 1e6
+            return await _echo_async(rep.send, rep.receive)
 
     results.put(_run(lib, serve()))
 
@@ -97,23 +74,17 @@ def _serve(lib: str, trips: int, ports: Any, results: Any) -> None:
 
 
 def _drive(lib: str, port: int, trips: int) -> tuple[float, float]:
-    """The mean round trip and this thread's CPU time per round trip (us).
-    The REP counts the last warm-up trip as its start, the stop as its end."""
+    """The mean round trip and this thread's CPU time per round trip (us),
+    after a warm-up."""
     address = f"tcp://127.0.0.1:{port}"
+    limit = Limit(count=trips)
     if lib == "pyzmq":
         ctx: zmq.Context[Any] = zmq.Context()
         sock = ctx.socket(zmq.REQ)
         sock.connect(address)
-        for _ in range(WARM_UP):
-            sock.send(b"x")
-            sock.recv()
-        clock, cpu = time.perf_counter(), _cpu()
-        for _ in range(trips - 1):
-            sock.send(b"x")
-            sock.recv()
+        figures = _trips_sync(sock.send, sock.recv, b"x", limit)
         sock.send(_STOP)
         sock.recv()
-        figures = ((time.perf_counter() - clock) / trips * 1e6, (_cpu() - cpu) / trips * 1e6)
         sock.close()
         ctx.term()
         return figures
@@ -123,26 +94,19 @@ def _drive(lib: str, port: int, trips: int) -> tuple[float, float]:
 
         async with zeromq.Request(linger=0, context=zeromq.Context()) as req:
             req.connect(address)
-            for _ in range(WARM_UP):
-                await req.send(b"x")
-                await req.receive()
-            clock, cpu = time.perf_counter(), _cpu()
-            for _ in range(trips - 1):
-                await req.send(b"x")
-                await req.receive()
+            figures = await _trips_async(req.send, req.receive, b"x", limit)
             await req.send(_STOP)
             await req.receive()
-            return (time.perf_counter() - clock) / trips * 1e6, (_cpu() - cpu) / trips * 1e6
+            return figures
 
-    result: tuple[float, float] = _run(lib, drive())
-    return result
+    return _run(lib, drive())
 
 
 def measure(lib: str, trips: int) -> dict[str, float]:
     """One round of `lib`: round trip and CPU per end, in microseconds."""
     spawn = multiprocessing.get_context("spawn")
     ports, results = spawn.Queue(), spawn.Queue()
-    server = spawn.Process(target=_serve, args=(lib, trips, ports, results))
+    server = spawn.Process(target=_serve, args=(lib, ports, results))
     server.start()
     try:
         round_trip, client_cpu = _drive(lib, ports.get(timeout=30), trips)
