@@ -10,7 +10,7 @@ import pytest
 from conftest import address, bind, within
 
 import zeromq
-from zeromq._engine import YIELD_EVERY, Waiter
+from zeromq._engine import YIELD_EVERY, Waiter, new_waiter
 
 
 async def test_single_and_multipart_messages_round_trip(make_pair, transport: str) -> None:
@@ -594,6 +594,53 @@ async def test_large_read_only_buffers_arrive_intact_many_times(make_pair, trans
         assert await pull.receive() == [payload, payload]
 
 
+@pytest.mark.parametrize("transport", ["tcp", "ipc", "inproc"])
+async def test_the_loop_stops_watching_a_socket_nobody_waits_on(
+    make_pair, transport: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A message that arrives while no receive waits signals the fd once: the
+    loop's callback then stops watching it, instead of running at every loop
+    turn (a spin) or reading the socket from the loop's thread (it may be in
+    use from another). The message is not lost: the next receive has it."""
+    calls = 0
+    callback_of = zeromq._engine.Engine._readable_callback
+
+    def counting(engine: zeromq._engine.Engine) -> object:
+        callback = callback_of(engine)
+
+        def count(ref: object) -> object:
+            nonlocal calls
+            calls += 1
+            return callback(ref)
+
+        return count
+
+    monkeypatch.setattr(zeromq._engine.Engine, "_readable_callback", counting)
+    pull, push = await make_pair(zeromq.Pull, zeromq.Push, transport)
+    waiting = asyncio.ensure_future(pull.receive())  # watches the fd
+    await push.send(b"first")
+    assert await within(5, "the first message", waiting) == [b"first"]
+    # A receive that finds nothing, waits and is cancelled: libzmq signals
+    # the fd at the next message's arrival (it does so only after a miss).
+    waiting = asyncio.ensure_future(pull.receive())
+    await asyncio.sleep(0)  # one loop turn: the task's first step, up to its wait
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    calls = 0
+    await push.send(b"second")  # nobody waits on `pull` now
+
+    async def first_call() -> None:
+        while calls == 0:
+            await asyncio.sleep(0)
+
+    await within(5, "the callback for the second message's signal", first_call())
+    for _ in range(100):  # loop turns in which a watched, signalled fd would call again
+        await asyncio.sleep(0)
+    assert calls == 1
+    assert await within(5, "the second message", pull.receive()) == [b"second"]
+
+
 def test_the_c_accelerator_is_in_use() -> None:
     """`make test` builds it (a C compiler is part of the set-up); a silent
     fallback to the slower pure-Python calls would hide a broken build."""
@@ -657,12 +704,21 @@ async def test_a_task_with_no_context_variables_keeps_what_it_sets_after_a_wait(
 
 
 # -- the Waiter -----------------------------------------------------------------------
+# Each test runs on the Python Waiter and on the one the engine uses (its C
+# twin when the accelerator is built).
+
+WAITERS = pytest.mark.parametrize(
+    "make_waiter", sorted({Waiter, new_waiter}, key=lambda cls: cls.__module__), ids=lambda cls: cls.__module__
+)
 
 
+@WAITERS
 @pytest.mark.parametrize(("expired", "now"), [(False, False), (True, False), (False, True)])
-async def test_a_waiter_resumes_its_task_with_whether_it_expired(expired: bool, now: bool) -> None:
+async def test_a_waiter_resumes_its_task_with_whether_it_expired(
+    make_waiter: type[Waiter], expired: bool, now: bool
+) -> None:
     loop = asyncio.get_running_loop()
-    waiter = Waiter(loop)
+    waiter = make_waiter(loop)
     assert asyncio.futures._get_loop(waiter) is loop  # what a Task checks
     assert not waiter.done() and not waiter.cancelled()
     with pytest.raises(asyncio.InvalidStateError):
@@ -687,8 +743,9 @@ async def test_a_waiter_resumes_its_task_with_whether_it_expired(expired: bool, 
     assert waiter.done() and waiter.result() is expired and waiter.exception() is None
 
 
-async def test_cancelling_a_task_that_awaits_a_waiter() -> None:
-    waiter = Waiter(asyncio.get_running_loop())
+@WAITERS
+async def test_cancelling_a_task_that_awaits_a_waiter(make_waiter: type[Waiter]) -> None:
+    waiter = make_waiter(asyncio.get_running_loop())
     task = asyncio.ensure_future(_await(waiter))
     await asyncio.sleep(0)
     task.cancel()
@@ -708,9 +765,10 @@ async def _await(waiter: object) -> object:
     return await waiter  # type: ignore[misc]
 
 
-async def test_a_waiters_callbacks() -> None:
+@WAITERS
+async def test_a_waiters_callbacks(make_waiter: type[Waiter]) -> None:
     loop = asyncio.get_running_loop()
-    waiter = Waiter(loop)
+    waiter = make_waiter(loop)
     called: list[object] = []
     waiter.add_done_callback(called.append)
     assert waiter.remove_done_callback(print) == 0

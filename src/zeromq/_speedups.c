@@ -23,6 +23,7 @@
 #include <time.h>
 #endif
 #include <Python.h>
+#include <structmember.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stddef.h>
@@ -640,6 +641,410 @@ static PyObject *sp_recv_idle(PyObject *self, PyObject *const *args, Py_ssize_t 
 }
 #endif
 
+/* -- Waiter ---------------------------------------------------------------
+ * The C twin of _engine.Waiter (its docstring says what and why): what a
+ * waiting send or receive awaits, a minimal Future-like object that asyncio's
+ * Task accepts (it has `_asyncio_future_blocking`). Same names, same states,
+ * same rules; the engine uses this one when the accelerator is built, and
+ * tests/test_engine.py runs the same tests on both. Its whole cycle (made,
+ * awaited, called back, woken, resumed) is several Python calls in the
+ * Python twin, on every wait. */
+
+enum { W_PENDING, W_READY, W_EXPIRED, W_CANCELLED };
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *loop;
+    PyObject *callback; /* the Task's wake-up, while it waits; else NULL */
+    PyObject *context;  /* the context to run it in; NULL: the current one's copy */
+    int state;
+    char blocking; /* _asyncio_future_blocking */
+    char late;     /* _late: the deadline has passed (set for good) */
+    char yielded;  /* awaited: the next send resumes the awaiting coroutine */
+} Waiter;
+
+static PyTypeObject WaiterType;
+static PyObject *s_call_soon, *context_kwnames; /* "call_soon", ("context",) */
+
+/* asyncio's exception class `name` (cold paths only). */
+static PyObject *asyncio_error(const char *name) {
+    PyObject *mod = PyImport_ImportModule("asyncio.exceptions");
+    if (mod == NULL)
+        return NULL;
+    PyObject *cls = PyObject_GetAttrString(mod, name);
+    Py_DECREF(mod);
+    return cls;
+}
+
+static PyObject *raise_asyncio_error(const char *name, const char *message) {
+    PyObject *cls = asyncio_error(name);
+    if (cls != NULL) {
+        PyErr_SetString(cls, message);
+        Py_DECREF(cls);
+    }
+    return NULL;
+}
+
+/* loop.call_soon(callback, waiter, context=context) */
+static int call_soon(Waiter *self, PyObject *callback, PyObject *context) {
+    PyObject *args[5] = {NULL, self->loop, callback, (PyObject *)self, context ? context : Py_None};
+    PyObject *result = PyObject_VectorcallMethod(
+        s_call_soon, args + 1, 3 | PY_VECTORCALL_ARGUMENTS_OFFSET, context_kwnames);
+    if (result == NULL)
+        return -1;
+    Py_DECREF(result);
+    return 0;
+}
+
+static PyObject *waiter_vectorcall(PyObject *type, PyObject *const *args, size_t nargsf, PyObject *kwnames) {
+    if (PyVectorcall_NARGS(nargsf) != 1 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames))) {
+        PyErr_SetString(PyExc_TypeError, "Waiter(loop)");
+        return NULL;
+    }
+    Waiter *self = (Waiter *)((PyTypeObject *)type)->tp_alloc((PyTypeObject *)type, 0);
+    if (self == NULL)
+        return NULL;
+    self->loop = Py_NewRef(args[0]);
+    return (PyObject *)self; /* the rest zeroed: pending, no callback */
+}
+
+static PyObject *waiter_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
+    if (kwds != NULL && PyDict_GET_SIZE(kwds)) {
+        PyErr_SetString(PyExc_TypeError, "Waiter(loop)");
+        return NULL;
+    }
+    return waiter_vectorcall((PyObject *)type, &PyTuple_GET_ITEM(args, 0), (size_t)PyTuple_GET_SIZE(args), NULL);
+}
+
+static int waiter_traverse(Waiter *self, visitproc visit, void *arg) {
+    Py_VISIT(self->loop);
+    Py_VISIT(self->callback);
+    Py_VISIT(self->context);
+    return 0;
+}
+
+static int waiter_clear(Waiter *self) {
+    Py_CLEAR(self->loop);
+    Py_CLEAR(self->callback);
+    Py_CLEAR(self->context);
+    return 0;
+}
+
+static void waiter_dealloc(Waiter *self) {
+    PyObject_GC_UnTrack(self);
+    waiter_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* Complete the wait (a no-op once done); `now` resumes the task at once. */
+static PyObject *do_wake(Waiter *self, int expired, int now) {
+    if (self->state != W_PENDING)
+        Py_RETURN_NONE;
+    self->state = expired ? W_EXPIRED : W_READY;
+    PyObject *callback = self->callback;
+    self->callback = NULL;
+    if (callback == NULL)
+        Py_RETURN_NONE;
+    /* The task's own context, even empty, is where it must run (as in the
+       Python twin); only a callback added without one gets a copy. */
+    PyObject *context = self->context ? Py_NewRef(self->context) : PyContext_CopyCurrent();
+    int failed;
+    if (context == NULL) {
+        failed = 1;
+    } else if (now) {
+        failed = PyContext_Enter(context) < 0;
+        if (!failed) {
+            PyObject *result = PyObject_CallOneArg(callback, (PyObject *)self);
+            failed = result == NULL;
+            Py_XDECREF(result);
+            if (PyContext_Exit(context) < 0)
+                failed = 1;
+        }
+    } else {
+        failed = call_soon(self, callback, context) < 0;
+    }
+    Py_DECREF(callback);
+    Py_XDECREF(context);
+    if (failed)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+/* wake(expired=False, now=False) */
+static PyObject *waiter_wake(Waiter *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
+    int flags[2] = {0, 0}; /* expired, now */
+    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    if (nargs > 2) {
+        PyErr_SetString(PyExc_TypeError, "wake(expired=False, now=False)");
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < nargs + nkw; i++) {
+        int which = (int)i;
+        if (i >= nargs) {
+            PyObject *name = PyTuple_GET_ITEM(kwnames, i - nargs);
+            if (PyUnicode_CompareWithASCIIString(name, "expired") == 0)
+                which = 0;
+            else if (PyUnicode_CompareWithASCIIString(name, "now") == 0)
+                which = 1;
+            else {
+                PyErr_Format(PyExc_TypeError, "wake() got an unexpected keyword argument '%U'", name);
+                return NULL;
+            }
+        }
+        if ((flags[which] = PyObject_IsTrue(args[i])) < 0)
+            return NULL;
+    }
+    return do_wake(self, flags[0], flags[1]);
+}
+
+/* rearm(): pending again, for the task's next wait; a wake that comes
+   before that `await` makes it return at once. */
+static PyObject *waiter_rearm(Waiter *self, PyObject *unused) {
+    self->state = W_PENDING;
+    self->blocking = 0;
+    self->yielded = 0;
+    Py_RETURN_NONE;
+}
+
+static PyObject *waiter_done(Waiter *self, PyObject *unused) {
+    return PyBool_FromLong(self->state != W_PENDING);
+}
+
+static PyObject *waiter_cancelled(Waiter *self, PyObject *unused) {
+    return PyBool_FromLong(self->state == W_CANCELLED);
+}
+
+static PyObject *waiter_result(Waiter *self, PyObject *unused) {
+    if (self->state == W_CANCELLED)
+        return raise_asyncio_error("CancelledError", "");
+    if (self->state == W_PENDING)
+        return raise_asyncio_error("InvalidStateError", "the wait is not over");
+    return PyBool_FromLong(self->state == W_EXPIRED);
+}
+
+static PyObject *waiter_exception(Waiter *self, PyObject *unused) {
+    if (self->state == W_CANCELLED)
+        return raise_asyncio_error("CancelledError", "");
+    Py_RETURN_NONE;
+}
+
+/* add_done_callback(callback, *, context=None) */
+static PyObject *waiter_add_done_callback(Waiter *self, PyObject *const *args, Py_ssize_t nargs,
+                                          PyObject *kwnames) {
+    PyObject *context = NULL;
+    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    if (nargs != 1 || nkw > 1 ||
+        (nkw == 1 && PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(kwnames, 0), "context") != 0)) {
+        PyErr_SetString(PyExc_TypeError, "add_done_callback(callback, *, context=None)");
+        return NULL;
+    }
+    if (nkw == 1 && args[1] != Py_None)
+        context = args[1];
+    if (self->state != W_PENDING) {
+        if (call_soon(self, args[0], context) < 0)
+            return NULL;
+        Py_RETURN_NONE;
+    }
+    Py_XSETREF(self->callback, Py_NewRef(args[0]));
+    Py_XSETREF(self->context, Py_XNewRef(context));
+    Py_RETURN_NONE;
+}
+
+static PyObject *waiter_remove_done_callback(Waiter *self, PyObject *callback) {
+    if (self->callback != NULL) {
+        int equal = PyObject_RichCompareBool(self->callback, callback, Py_EQ);
+        if (equal < 0)
+            return NULL;
+        if (equal) {
+            Py_CLEAR(self->callback);
+            return PyLong_FromLong(1);
+        }
+    }
+    return PyLong_FromLong(0);
+}
+
+/* cancel(msg=None) -> bool */
+static PyObject *waiter_cancel(Waiter *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
+    if (self->state != W_PENDING)
+        Py_RETURN_FALSE;
+    self->state = W_CANCELLED;
+    PyObject *callback = self->callback;
+    self->callback = NULL;
+    if (callback != NULL) {
+        int failed = call_soon(self, callback, self->context);
+        Py_DECREF(callback);
+        if (failed < 0)
+            return NULL;
+    }
+    Py_RETURN_TRUE;
+}
+
+/* `await waiter`: yields itself once while pending; then returns whether
+   the wait expired. (A cancelled task is resumed by a throw at the yield.) */
+static PySendResult waiter_send(Waiter *self, PyObject *arg, PyObject **result) {
+    if (!self->yielded && self->state == W_PENDING) {
+        self->yielded = 1;
+        self->blocking = 1;
+        *result = Py_NewRef(self);
+        return PYGEN_NEXT;
+    }
+    if (!self->yielded && self->state == W_CANCELLED) {
+        *result = NULL;
+        raise_asyncio_error("CancelledError", "");
+        return PYGEN_ERROR;
+    }
+    self->yielded = 0;
+    *result = PyBool_FromLong(self->state == W_EXPIRED);
+    return PYGEN_RETURN;
+}
+
+static PyObject *waiter_iternext(Waiter *self) {
+    PyObject *result;
+    switch (waiter_send(self, Py_None, &result)) {
+    case PYGEN_NEXT:
+        return result;
+    case PYGEN_RETURN:
+        PyErr_SetObject(PyExc_StopIteration, result);
+        Py_DECREF(result);
+        return NULL;
+    default:
+        return NULL;
+    }
+}
+
+static PyObject *waiter_await(Waiter *self) {
+    return Py_NewRef(self);
+}
+
+static PyAsyncMethods waiter_as_async = {
+    .am_await = (unaryfunc)waiter_await,
+    .am_send = (sendfunc)waiter_send,
+};
+
+static PyMethodDef waiter_methods[] = {
+    {"wake", (PyCFunction)(void (*)(void))waiter_wake, METH_FASTCALL | METH_KEYWORDS,
+     "wake(expired=False, now=False): complete the wait (a no-op once done); `now` resumes the task at once."},
+    {"rearm", (PyCFunction)waiter_rearm, METH_NOARGS, "rearm(): pending again, for the task's next wait."},
+    {"done", (PyCFunction)waiter_done, METH_NOARGS, NULL},
+    {"cancelled", (PyCFunction)waiter_cancelled, METH_NOARGS, NULL},
+    {"result", (PyCFunction)waiter_result, METH_NOARGS, "result() -> bool: whether the wait expired."},
+    {"exception", (PyCFunction)waiter_exception, METH_NOARGS, NULL},
+    {"add_done_callback", (PyCFunction)(void (*)(void))waiter_add_done_callback, METH_FASTCALL | METH_KEYWORDS,
+     NULL},
+    {"remove_done_callback", (PyCFunction)waiter_remove_done_callback, METH_O, NULL},
+    {"cancel", (PyCFunction)(void (*)(void))waiter_cancel, METH_FASTCALL | METH_KEYWORDS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyMemberDef waiter_members[] = {
+    {"_asyncio_future_blocking", T_BOOL, offsetof(Waiter, blocking), 0, NULL},
+    {"_late", T_BOOL, offsetof(Waiter, late), 0, NULL},
+    {"_loop", T_OBJECT, offsetof(Waiter, loop), READONLY, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyTypeObject WaiterType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "zeromq._speedups.Waiter",
+    .tp_basicsize = sizeof(Waiter),
+    .tp_dealloc = (destructor)waiter_dealloc,
+    .tp_as_async = &waiter_as_async,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "Waiter(loop): what a waiting send or receive awaits (the C twin of _engine.Waiter).",
+    .tp_traverse = (traverseproc)waiter_traverse,
+    .tp_clear = (inquiry)waiter_clear,
+    .tp_iter = PyObject_SelfIter,
+    .tp_iternext = (iternextfunc)waiter_iternext,
+    .tp_methods = waiter_methods,
+    .tp_members = waiter_members,
+    .tp_new = waiter_new,
+    .tp_vectorcall = waiter_vectorcall,
+};
+
+/* -- the fd callback ------------------------------------------------------
+ * on_readable(ref): the C twin of _engine._on_readable and Engine._poll(now=True),
+ * for engines that read readiness with ZMQ_EVENTS (the engine registers it
+ * only for those; the DRAFT thread-safe sockets keep the Python path). It
+ * runs on every wake-up of every waiting operation. */
+
+static PyObject *s_receivers, *s_senders, *s_target, *s_unwatch, *s_wake, *now_kwnames;
+
+#define ZMQ_POLLIN 1
+#define ZMQ_POLLOUT 2
+
+/* Wake the head of `line` (a deque) at once, if there is one. */
+static int wake_head(PyObject *line) {
+    Py_ssize_t size = PyObject_Length(line);
+    if (size <= 0)
+        return (int)size;
+    PyObject *head = PySequence_GetItem(line, 0);
+    if (head == NULL)
+        return -1;
+    PyObject *result;
+    if (Py_IS_TYPE(head, &WaiterType)) {
+        result = do_wake((Waiter *)head, 0, 1);
+    } else {
+        PyObject *args[2] = {head, Py_True};
+        result = PyObject_VectorcallMethod(s_wake, args, 1 | PY_VECTORCALL_ARGUMENTS_OFFSET, now_kwnames);
+    }
+    Py_DECREF(head);
+    if (result == NULL)
+        return -1;
+    Py_DECREF(result);
+    return 0;
+}
+
+static PyObject *sp_on_readable(PyObject *self, PyObject *ref) {
+    PyObject *engine;
+#if PY_VERSION_HEX >= 0x030D0000
+    if (PyWeakref_GetRef(ref, &engine) < 0)
+        return NULL;
+    if (engine == NULL)
+        Py_RETURN_NONE;
+#else
+    engine = PyWeakref_GetObject(ref);
+    if (engine == NULL)
+        return NULL;
+    if (engine == Py_None)
+        Py_RETURN_NONE;
+    Py_INCREF(engine);
+#endif
+    PyObject *result = NULL, *receivers = NULL, *senders = NULL, *target = NULL;
+    if ((receivers = PyObject_GetAttr(engine, s_receivers)) == NULL ||
+        (senders = PyObject_GetAttr(engine, s_senders)) == NULL)
+        goto done;
+    Py_ssize_t waiting = PyObject_Length(receivers), sending = PyObject_Length(senders);
+    if (waiting < 0 || sending < 0)
+        goto done;
+    if (waiting == 0 && sending == 0) {
+        /* Nobody waits: stop watching (see _on_readable). */
+        result = PyObject_CallMethodNoArgs(engine, s_unwatch);
+        goto done;
+    }
+    if ((target = PyObject_GetAttr(engine, s_target)) == NULL)
+        goto done;
+    void *handle = PyLong_AsVoidPtr(target);
+    int events = 0;
+    size_t size = sizeof(events);
+    if (handle == NULL || p_getsockopt(handle, ZMQ_EVENTS, &events, &size) < 0) {
+        /* Closed: close() has woken the waiters. */
+        PyErr_Clear();
+        result = Py_NewRef(Py_None);
+        goto done;
+    }
+    if ((events & ZMQ_POLLIN) && wake_head(receivers) < 0)
+        goto done;
+    /* The head resumed just now may have changed the lines: look afresh. */
+    if ((events & ZMQ_POLLOUT) && wake_head(senders) < 0)
+        goto done;
+    result = Py_NewRef(Py_None);
+done:
+    Py_XDECREF(receivers);
+    Py_XDECREF(senders);
+    Py_XDECREF(target);
+    Py_DECREF(engine);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"init", sp_init, METH_VARARGS, "init(addresses, error_type): bind to libzmq's functions."},
     {"recv", sp_recv, METH_O, "recv(handle) -> list[bytes] | None: one whole message, or None."},
@@ -652,6 +1057,8 @@ static PyMethodDef methods[] = {
     {"bytes_parts", sp_bytes_parts, METH_O,
      "bytes_parts(message) -> list | None: a copy of a list or tuple of bytes, else None."},
     {"release", sp_release, METH_NOARGS, "release(): give back buffers libzmq is done with."},
+    {"on_readable", sp_on_readable, METH_O,
+     "on_readable(ref): the event loop's callback for an engine's fd: wake the heads that can go on."},
 #ifdef __linux__
     {"wait_ready", (PyCFunction)(void (*)(void))sp_wait_ready, METH_FASTCALL,
      "wait_ready(handle, fd, loop_fd, deadline, want) -> bool: whether the socket became ready first."},
@@ -675,8 +1082,17 @@ static void after_fork_in_child(void) {
 }
 
 PyMODINIT_FUNC PyInit__speedups(void) {
-    if (PyType_Ready(&PartType) < 0)
+    if (PyType_Ready(&PartType) < 0 || PyType_Ready(&WaiterType) < 0)
         return NULL;
+    if ((s_call_soon = PyUnicode_InternFromString("call_soon")) == NULL ||
+        (context_kwnames = Py_BuildValue("(s)", "context")) == NULL ||
+        (now_kwnames = Py_BuildValue("(s)", "now")) == NULL)
+        return NULL;
+    const char *names[5] = {"_receivers", "_senders", "_target", "_unwatch", "wake"};
+    PyObject **interned[5] = {&s_receivers, &s_senders, &s_target, &s_unwatch, &s_wake};
+    for (int i = 0; i < 5; i++)
+        if ((*interned[i] = PyUnicode_InternFromString(names[i])) == NULL)
+            return NULL;
     pthread_atfork(NULL, NULL, after_fork_in_child);
 #ifdef __linux__
     const char *attrs[6] = {"_thread_id", "_ready", "_stopping", "_debug", "_scheduled", "_when"};
@@ -688,7 +1104,8 @@ PyMODINIT_FUNC PyInit__speedups(void) {
     PyObject *mod = PyModule_Create(&module);
     if (mod == NULL)
         return NULL;
-    if (PyModule_AddObjectRef(mod, "Part", (PyObject *)&PartType) < 0) {
+    if (PyModule_AddObjectRef(mod, "Part", (PyObject *)&PartType) < 0 ||
+        PyModule_AddObjectRef(mod, "Waiter", (PyObject *)&WaiterType) < 0) {
         Py_DECREF(mod);
         return NULL;
     }
