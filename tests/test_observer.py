@@ -10,10 +10,12 @@ provoke (``accept:error``, ``close:error``, ``handshake:error:other``,
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import gc
 import os
 import struct
+import threading
 import uuid
 import weakref
 from collections.abc import AsyncIterator
@@ -22,7 +24,7 @@ from typing import Any
 
 import pytest
 import zmq
-from conftest import address, bind, run_then_abandon
+from conftest import TRANSPORTS, address, bind, run_then_abandon
 
 import zeromq
 from zeromq import Event, Observer, ZMQError
@@ -658,6 +660,55 @@ def test_on_needs_a_running_event_loop() -> None:
         assert sock.events._listeners is None
     finally:
         sock.close()
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_observers_made_in_many_threads_at_once_split_and_lose_no_event(transport: str) -> None:
+    # An observer of a socket closed with no loop running is parked until its
+    # "end", and making any observer drains the parked ones. Threads making
+    # observers at once drained the same Pair together: libzmq aborted, or a
+    # message's two frames went to two threads ("unknown" events, an "end"
+    # never delivered, events out of order).
+    threads, rounds = 4, 50
+    observers: list[Observer] = []
+    errors: list[BaseException] = []
+    together = threading.Barrier(threads)
+
+    def make_and_close() -> None:
+        try:
+            together.wait(WAIT)
+            for _ in range(rounds):
+                sock = zeromq.Dealer(linger=0)
+                observers.append(sock.events)  # drains the parked observers
+                sock._native.bind(address(transport))
+                sock.close()  # no loop: its observer takes what is there and parks
+        except BaseException as exc:
+            errors.append(exc)
+
+    workers = [threading.Thread(target=make_and_close) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert errors == []
+
+    async def read_all() -> list[list[str]]:
+        seen: list[list[str]] = [[] for _ in observers]
+
+        async def read(events: Observer, into: list[str]) -> None:
+            async for event in events:
+                into.append(event.type)
+
+        with contextlib.suppress(TimeoutError):  # an "end" lost: seen says which
+            async with asyncio.timeout(WAIT):
+                await asyncio.gather(*map(read, observers, seen))
+        return seen
+
+    seen = asyncio.run(read_all())
+    # A listener's "close" may come after the monitor stopped (and so not at all).
+    expected = [["end"]] if transport == "inproc" else [["bind", "close", "end"], ["bind", "end"]]
+    assert [events for events in seen if events not in expected] == []
+    assert len(seen) == threads * rounds
 
 
 # -- lifetime and leaks --------------------------------------------------------------------

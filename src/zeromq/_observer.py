@@ -26,6 +26,7 @@ from __future__ import annotations
 import collections
 import errno
 import struct
+import threading
 import uuid
 import weakref
 from collections.abc import Callable
@@ -183,7 +184,9 @@ def _observer_closed() -> ZMQError:
 
 # Observers whose socket has closed but whose "end" could not be read yet for
 # want of a running event loop: their Pair must stay open (see the module
-# docstring) until `_sweep()` finds the end.
+# docstring) until `_sweep()` finds the end. Any thread making an observer
+# sweeps them, so one parked observer may be drained by several threads at
+# once: `_drain_now` lets only one of them at a time read its Pair.
 _PARKED: set[Observer] = set()
 
 
@@ -217,6 +220,7 @@ class Observer:
 
     __slots__ = (
         "__weakref__",
+        "_draining",
         "_ended",
         "_events",
         "_listeners",
@@ -251,6 +255,10 @@ class Observer:
         self._listeners: dict[str, list[Listener]] | None = None
         self._pump: _backends.Task | None = None
         self._pair: Pair | None = None
+        # Held while one thread reads the Pair outside a pump (`_drain_now`):
+        # a libzmq socket must not be used by two threads at once, and two
+        # readers would split a monitor message's two frames between them.
+        self._draining = threading.Lock()
         # `close()` was called: deliver nothing more.
         self._stopped = False
         # No event will come any more: "end" was read, or the monitor stopped.
@@ -560,7 +568,11 @@ class Observer:
         return True
 
     async def _run_pump(self) -> None:
-        pair = self._pair
+        # A drain that another thread began before this pump was set (a
+        # sweep) reads the Pair until it lets go, a moment (it never waits);
+        # any drain after that sees the pump and leaves the Pair to it.
+        with self._draining:
+            pair = self._pair
         if pair is None:
             return
         try:
@@ -596,7 +608,19 @@ class Observer:
                 _PARKED.add(self)
 
     def _drain_now(self) -> None:
-        """Read what the Pair holds without waiting (no pump can run)."""
+        """Read what the Pair holds without waiting (no pump can run).
+
+        Several threads may try at once (sweeps, the socket's closing): one
+        reads, the others leave it to that one rather than wait for it.
+        """
+        if not self._draining.acquire(blocking=False):
+            return
+        try:
+            self._drain_locked()
+        finally:
+            self._draining.release()
+
+    def _drain_locked(self) -> None:
         pair = self._pair
         if pair is None:
             _PARKED.discard(self)
