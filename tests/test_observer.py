@@ -16,6 +16,7 @@ import gc
 import os
 import struct
 import threading
+import time
 import uuid
 import weakref
 from collections.abc import AsyncIterator
@@ -28,7 +29,7 @@ from conftest import TRANSPORTS, address, bind, run_then_abandon
 
 import zeromq
 from zeromq import Event, Observer, ZMQError
-from zeromq._observer import decode
+from zeromq._observer import _sweep, decode
 
 WAIT = 5.0  # seconds anything that must happen may take
 NETWORK = ("tcp", "ipc")
@@ -649,6 +650,37 @@ def test_another_threads_loop_is_refused_while_one_reads_the_events(transport: s
         assert asyncio.run(once_it_ended()) == Event("accept", endpoint[0])
     finally:
         server.close()
+
+
+@pytest.mark.parametrize("transport", NETWORK)
+def test_listeners_are_never_called_outside_an_event_loop(transport: str) -> None:
+    # A socket closed after its listeners' loop has ended: its last events
+    # are dropped, not emitted from close(), nor from whichever thread reads
+    # the parked observer on to its end (any thread making an observer).
+    sock = zeromq.Dealer(linger=0)
+    seen: list[Event] = []
+
+    async def listen() -> str:
+        bound = asyncio.Event()
+        sock.events.on("bind", lambda event: (seen.append(event), bound.set()))
+        sock.events.on("close", seen.append)
+        sock.events.on("end", seen.append)
+        endpoint = await bind(sock, transport)
+        async with asyncio.timeout(WAIT):
+            await bound.wait()
+        return endpoint
+
+    endpoint = asyncio.run(listen())
+    events = sock.events
+    sock.close()
+    # No loop runs: the observer is read on to its end by sweeps alone. libzmq's
+    # reaper sends the last events in the background, nothing to wait on but this.
+    deadline = time.monotonic() + WAIT
+    while events._pair is not None and time.monotonic() < deadline:
+        _sweep()
+        time.sleep(0.005)
+    assert events._pair is None, "the observer never read its end"
+    assert seen == [Event("bind", endpoint)]
 
 
 def test_on_needs_a_running_event_loop() -> None:

@@ -449,6 +449,17 @@ class Observer:
         logger); the other listeners and later events are not affected. Must
         be called with an event loop (or trio run) running.
 
+        Listeners are only ever called from a running event loop (or trio
+        run), never from inside `close()`: from the loop that `on()` was
+        called from, or, once that one is closed, from the one in which the
+        socket closes. Events that come when there is no such loop are
+        dropped, ``"end"`` included: those of a socket closed after
+        `asyncio.run()` returned (by plain code, or by the garbage
+        collector). Most of a socket's last events come after its `close()`
+        returns, so there would be little to hand over then anyway. A loop
+        that is only stopped, as between two `run_until_complete()` calls,
+        gets them when it runs again.
+
         Returns:
             The observer, so calls can be chained.
 
