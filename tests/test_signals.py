@@ -26,7 +26,7 @@ from conftest import NoFdWatchingLoop, bind
 
 import zeromq
 from zeromq import _lifecycle
-from zeromq._cli import messaging
+from zeromq._cli import _measure, messaging
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="reads thread masks in /proc")
 
@@ -60,6 +60,21 @@ def sockets_made(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[set[int]]]:
     monkeypatch.setattr(zmq.Context, "socket", recording)
     yield masks
     assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, []), "left blocked"
+
+
+@pytest.fixture
+def threads_started(monkeypatch: pytest.MonkeyPatch) -> list[set[int]]:
+    """The signal mask of the thread at each thread started meanwhile (which
+    the new thread inherits)."""
+    masks: list[set[int]] = []
+    real = threading.Thread.start
+
+    def recording(self: threading.Thread) -> None:
+        masks.append(signal.pthread_sigmask(signal.SIG_BLOCK, []))
+        real(self)
+
+    monkeypatch.setattr(threading.Thread, "start", recording)
+    return masks
 
 
 def run(main: Callable[[], Coroutine[Any, Any, None]], loop_factory: Any = None) -> None:
@@ -177,3 +192,22 @@ async def started(
     before = set(threading.enumerate())
     await action()
     return [t for t in threading.enumerate() if t not in before and t.name == name]
+
+
+@pytest.mark.parametrize("lib", _measure.LIBRARIES)
+def test_the_benchmarks_sockets_and_threads_block_signals(
+    lib: str, sockets_made: list[set[int]], threads_started: list[set[int]]
+) -> None:
+    """`zeromq bench` measures in its own process too: over tcp the sending
+    end (with a thread that waits for the worker's count) and the REQ; over
+    inproc its workers run both ends (pyzmq's second end on a thread)."""
+    limit = _measure.Limit(count=20)
+    with _measure.Runner() as runner:
+        for pattern in ("push-pull", "req-rep"):
+            runner.measure(_measure.Case(pattern, "tcp", 16), lib, limit)
+    for n, pattern in enumerate(("push-pull", "req-rep")):
+        case = _measure.Case(pattern, "inproc", 16)
+        _measure._local(lib, case, limit, f"inproc://test-signals-bench-{n}")
+    assert sockets_made, "no libzmq socket made"
+    assert threads_started, "no thread started"
+    assert all(signal.SIGINT in mask for mask in sockets_made + threads_started)

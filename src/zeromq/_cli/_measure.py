@@ -42,6 +42,7 @@ the median of its rounds (`median_of_rounds`).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import functools
 import json
@@ -63,6 +64,7 @@ from typing import IO, Any, TypeVar
 
 import zmq
 
+from .. import _threads
 from .._native import ACCELERATED
 from ._common import CLIError
 
@@ -327,8 +329,14 @@ async def _echo_async(
 # -- sockets of each library, made alike ------------------------------------------
 
 
+# Like the rest of the package, the sockets and threads here are made with
+# the program's signals blocked (`_threads`): a context's first socket starts
+# libzmq's I/O threads, and a thread that starts unblocked could take the
+# driver's Ctrl-C and leave it waiting.
+
+
 def _sync_socket(ctx: zmq.Context[Any], kind: str, size: int) -> zmq.Socket[Any]:
-    sock: zmq.Socket[Any] = ctx.socket(getattr(zmq, kind))
+    sock = _threads.native_socket(ctx, getattr(zmq, kind))
     sock.linger = 0
     sock.sndhwm = sock.rcvhwm = _hwm(size)
     sock.rcvtimeo = STALL_MS
@@ -425,7 +433,7 @@ class _AsyncLibrary:
 
             end = _AsyncEnd(sock, send, getattr(sock, receive, None))
         else:
-            sock = self._ctx.socket(getattr(zmq, kind))
+            sock = _threads.native_socket(self._ctx, getattr(zmq, kind))
             sock.linger = 0
             sock.sndhwm = sock.rcvhwm = hwm
             sock.rcvtimeo = STALL_MS
@@ -582,7 +590,7 @@ def _local_sync(case: Case, limit: Limit, address: str, payload: bytes, stride: 
         echo = threading.Thread(
             target=_echo_sync, args=(bound.send, _sync_recv(bound, bound_kind)), daemon=True
         )
-        echo.start()
+        _threads.start(echo)
         mean, _ = _trips_sync(connected.send, connected.recv, payload, limit)
         connected.send(_STOP)
         connected.recv()
@@ -593,7 +601,7 @@ def _local_sync(case: Case, limit: Limit, address: str, payload: bytes, stride: 
     stop: list[object] = []
     send = _sync_send(connected, case.zero_copy_send)
     sender = threading.Thread(target=_flood_sync, args=(send, payload, stop, stride))
-    sender.start()
+    _threads.start(sender)
     try:
         recv = _sync_recv(bound, bound_kind, case.zero_copy_receive)
         recv()
@@ -751,7 +759,7 @@ def _send_until(lib: str, case: Case, endpoint: str, until: Callable[[], dict[st
             sock.connect(endpoint)
             box: list[object] = []
             waiter = threading.Thread(target=_capture, args=(until, box))
-            waiter.start()
+            _threads.start(waiter)
             _flood_sync(_sync_send(sock, case.zero_copy_send), payload, box, _stride(case.size))
             waiter.join()
             return _unbox(box)
@@ -764,11 +772,17 @@ def _send_until(lib: str, case: Case, endpoint: str, until: Callable[[], dict[st
             end = library.socket(kind, case.size, zero_copy_send=case.zero_copy_send)
             end.sock.connect(endpoint)
             sender = asyncio.ensure_future(_flood_async(end.send, payload))
+            # A pool of our own, not the loop's default executor: asyncio.run
+            # shuts that one down from a thread it starts unblocked.
+            pool = concurrent.futures.ThreadPoolExecutor(1, "zeromq-bench-wait")
             try:
-                return await asyncio.get_running_loop().run_in_executor(None, until)
+                with _threads.signals_blocked():  # the pool's thread starts here
+                    waiting = asyncio.get_running_loop().run_in_executor(pool, until)
+                return await waiting
             finally:
                 sender.cancel()
                 await asyncio.gather(sender, return_exceptions=True)
+                pool.shutdown(wait=False)
         finally:
             library.close()
 
