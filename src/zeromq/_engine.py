@@ -496,7 +496,8 @@ class Engine:
         loop = asyncio._get_running_loop()
         on_asyncio = loop is not None
         if loop is not None:
-            self._watch(loop)
+            if self._loop is not loop:
+                self._watch(loop)
             waiter = new_waiter(loop)
             if timeout > 0:
                 timer = loop.call_at(loop.time() + timeout / 1000 if ends is None else ends, _expire, waiter)
