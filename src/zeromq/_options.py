@@ -408,7 +408,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("recovery_interval", zmq.RECOVERY_IVL, INT32, ALL, "Milliseconds a multicast receiver may be away before data is lost.", default=10000, unit="milliseconds"),
     Option("security_mechanism", zmq.MECHANISM, MECHANISM, ALL, "The security mechanism in use: None, 'plain', 'curve' or 'gssapi'.", "ro"),
     Option("socks_proxy", zmq.SOCKS_PROXY, STR, ALL, "SOCKS5 proxy for TCP connections, as host:port."),
-    Option("tcp_accept_filter", zmq.TCP_ACCEPT_FILTER, STR, ALL, "Accept TCP connections only from this CIDR; None clears all filters.", "kept"),
+    Option("tcp_accept_filter", zmq.TCP_ACCEPT_FILTER, STR, ALL, "Accept TCP connections only from this CIDR. Each value set adds a filter to those set before (reading gives the last one set); None clears them all.", "kept"),
     Option("tcp_keepalive", zmq.TCP_KEEPALIVE, INT32, ALL, "SO_KEEPALIVE: 1 on, 0 off, -1 the OS default.", default=-1),
     Option("tcp_keepalive_count", zmq.TCP_KEEPALIVE_CNT, INT32, ALL, "TCP_KEEPCNT; -1 the OS default.", default=-1, unit="probes"),
     Option("tcp_keepalive_idle", zmq.TCP_KEEPALIVE_IDLE, INT32, ALL, "TCP_KEEPIDLE; -1 the OS default.", default=-1, unit="seconds"),

@@ -339,7 +339,7 @@ class Socket(SocketBase):
     def socks_proxy(self, value: str | bytes | None) -> None: ...
     @property
     def tcp_accept_filter(self) -> str | None:
-        """Accept TCP connections only from this CIDR; None clears all filters.
+        """Accept TCP connections only from this CIDR. Each value set adds a filter to those set before (reading gives the last one set); None clears them all.
 
         Type: str | None; set as str | bytes | None. Default: None (unset).
         """
