@@ -439,6 +439,55 @@ def test_ctrl_c_exits_with_130_and_no_traceback(start: type[Process]) -> None:
     assert pull.rest("stderr") == []
 
 
+# A Ctrl-C that no Python code sees at once: its C handler runs in another
+# thread (as when the kernel picks one that has it unblocked), while the main
+# thread sleeps waiting for a message. Python runs the handler (asyncio's,
+# which cancels the main task) only once the main thread wakes up.
+_SLEEPING_MAIN = """
+import asyncio, os, signal, sys, threading
+import zeromq
+from zeromq._cli._common import run_async
+
+SLEEPS = {7, 232, 271, 281}  # poll, epoll_wait, ppoll, epoll_pwait (x86-64)
+main_thread = threading.get_native_id()
+
+def sleeping() -> bool:
+    with open(f"/proc/self/task/{main_thread}/syscall") as status:
+        number = status.read().split()[0]
+    return number.isdigit() and int(number) in SLEEPS
+
+def interrupt_when_asleep() -> None:
+    while not sleeping():
+        os.sched_yield()
+    signal.pthread_kill(threading.get_ident(), signal.SIGINT)  # this thread takes it
+
+async def main() -> int:
+    async with zeromq.Pull(linger=0) as pull:
+        await pull.bind("tcp://127.0.0.1:*")
+        threading.Thread(target=interrupt_when_asleep, daemon=True).start()
+        await pull.receive()  # nothing comes
+    return 0
+
+try:
+    sys.exit(run_async(main()))
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+    sys.exit(130)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or os.uname().machine != "x86_64",
+                    reason="reads the main thread's system call number from /proc (x86-64 Linux)")
+def test_a_ctrl_c_taken_while_the_main_thread_sleeps_still_wakes_the_loop() -> None:
+    """The CLI's commands set Python's signal wakeup fd to a socket the loop
+    watches: the handler's write wakes the sleep (without it this waits
+    for a message that never comes)."""
+    result = subprocess.run(
+        [sys.executable, "-c", _SLEEPING_MAIN], capture_output=True, text=True, timeout=WAIT
+    )
+    assert (result.returncode, result.stdout) == (130, "interrupted\n"), result.stderr
+
+
 # -- errors --------------------------------------------------------------------------
 
 

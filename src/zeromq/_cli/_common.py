@@ -8,9 +8,14 @@ own conversions, so a bad value fails as the library would say it.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import difflib
 import re
+import signal
+import socket
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +41,56 @@ DEFAULT_LINGER = 5000
 """The linger of CLI sockets given neither --linger nor --timeout, in ms: a
 command never waits at exit for longer than this (libzmq's -1 would wait
 forever for a peer that never comes)."""
+
+
+def run_async(main: Coroutine[Any, Any, int]) -> int:
+    """`asyncio.run(main)`, with Python's signal wakeup fd set to a socket
+    the loop watches for as long as `main` runs.
+
+    asyncio.run turns Ctrl-C into a cancellation from a Python-level handler,
+    and Python runs that only once the main thread is back from a system
+    call. A Ctrl-C that lands just before the loop goes to sleep (in its
+    `epoll_wait`, or in a receive's idle wait), or that is taken by another
+    thread, would then wait for the next event, perhaps forever. With the
+    wakeup fd set, the signal's C handler writes to it, which wakes any such
+    sleep (the idle wait watches the loop's epoll fd too).
+    """
+    return asyncio.run(_waking_on_signals(main))
+
+
+async def _waking_on_signals(main: Coroutine[Any, Any, int]) -> int:
+    loop = asyncio.get_running_loop()
+    reader, writer = socket.socketpair()
+    reader.setblocking(False)
+    writer.setblocking(False)
+    with reader, writer:
+        try:
+            previous = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+        except ValueError:  # not the main thread, where signals are handled
+            return await main
+        try:
+            if previous != -1:
+                # Someone's own (an add_signal_handler()): theirs wakes the loop.
+                signal.set_wakeup_fd(previous)
+                return await main
+            try:
+                loop.add_reader(reader.fileno(), _drain, reader)
+            except NotImplementedError:  # a loop that cannot watch fds
+                signal.set_wakeup_fd(-1)
+                return await main
+            try:
+                return await main
+            finally:
+                signal.set_wakeup_fd(-1)
+                loop.remove_reader(reader.fileno())
+        finally:
+            main.close()  # a no-op once it ran; else no "never awaited" warning
+
+
+def _drain(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        while sock.recv(4096):
+            pass
 
 
 def info(message: str) -> None:

@@ -44,6 +44,7 @@ from ._common import (
     check_addresses,
     info,
     positive_int,
+    run_async,
     socket_options,
     unescape,
 )
@@ -186,7 +187,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     """Run a messaging subcommand."""
-    return asyncio.run(_main(args))
+    return run_async(_main(args))
 
 
 async def _main(args: argparse.Namespace) -> int:

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 import time
@@ -13,7 +12,14 @@ from typing import Any
 from .. import _sockets
 from .._observer import Event
 from .._sockets import Socket
-from ._common import add_socket_arguments, attach, authenticator, positive_int, socket_options
+from ._common import (
+    add_socket_arguments,
+    attach,
+    authenticator,
+    positive_int,
+    run_async,
+    socket_options,
+)
 
 SOCKET_TYPES: dict[str, type[Socket]] = {
     "pair": _sockets.Pair,
@@ -61,7 +67,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     """Watch the socket until --count events, its end, or Ctrl-C."""
-    return asyncio.run(_main(args))
+    return run_async(_main(args))
 
 
 async def _main(args: argparse.Namespace) -> int:

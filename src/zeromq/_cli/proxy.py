@@ -12,7 +12,7 @@ import time
 from .._errors import ZMQError
 from .._proxy import Proxy
 from .._sockets import Socket, Subscriber
-from ._common import add_socket_arguments, info, socket_options
+from ._common import add_socket_arguments, info, run_async, socket_options
 from .monitor import SOCKET_TYPES
 
 PROXY_TYPES = ("router", "dealer", "xsub", "xpub", "pull", "push", "sub", "pub", "pair")
@@ -51,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     """Run the proxy until Ctrl-C."""
-    return asyncio.run(_main(args))
+    return run_async(_main(args))
 
 
 def split_address(text: str) -> tuple[bool, str]:
