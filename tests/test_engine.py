@@ -4,6 +4,7 @@ cancellation safety, edge-triggered readiness, fairness, close."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 
 import pytest
@@ -781,3 +782,38 @@ async def test_a_waiters_callbacks(make_waiter: type[Waiter]) -> None:
     waiter.add_done_callback(called.append)  # once done: scheduled at once
     await asyncio.sleep(0)
     assert called == [waiter, waiter]
+
+
+@WAITERS
+async def test_each_await_of_a_waiter_starts_afresh(make_waiter: type[Waiter]) -> None:
+    """An `await` left by an exception at its wait (a cancellation, a throw)
+    leaves nothing behind: awaiting the waiter again waits while it is
+    pending and raises CancelledError once it is cancelled, as a new `await`
+    of a Future does. It never returns as if woken."""
+    loop = asyncio.get_running_loop()
+    waiter = make_waiter(loop)
+
+    async def await_again_after(error: type[BaseException]) -> object:
+        with contextlib.suppress(error):
+            await waiter  # type: ignore[misc]
+        return await waiter  # type: ignore[misc]
+
+    coro = await_again_after(ValueError)
+    assert coro.send(None) is waiter
+    try:
+        again = coro.throw(ValueError())
+    except (StopIteration, RuntimeError):  # (returned: PEP 479 makes it a RuntimeError)
+        again = "returned while pending"
+    assert again is waiter  # still pending: it waits again
+    waiter.wake(expired=True)
+    with pytest.raises(StopIteration) as returned:
+        coro.send(None)
+    assert returned.value.value is True
+
+    waiter = make_waiter(loop)
+    task = asyncio.ensure_future(await_again_after(asyncio.CancelledError))
+    await asyncio.sleep(0)  # the task waits on the waiter
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task  # the second await finds the waiter cancelled
+    assert waiter.cancelled()

@@ -660,7 +660,7 @@ typedef struct {
     int state;
     char blocking; /* _asyncio_future_blocking */
     char late;     /* _late: the deadline has passed (set for good) */
-    char yielded;  /* awaited: the next send resumes the awaiting coroutine */
+    char yielded;  /* this `await` has yielded: its next send resumes it */
 } Waiter;
 
 static PyTypeObject WaiterType;
@@ -802,7 +802,6 @@ static PyObject *waiter_wake(Waiter *self, PyObject *const *args, Py_ssize_t nar
 static PyObject *waiter_rearm(Waiter *self, PyObject *unused) {
     self->state = W_PENDING;
     self->blocking = 0;
-    self->yielded = 0;
     Py_RETURN_NONE;
 }
 
@@ -912,7 +911,11 @@ static PyObject *waiter_iternext(Waiter *self) {
     }
 }
 
+/* Each `await` starts afresh, as each call of the Python twin's __await__
+   makes a new generator: one left by an exception thrown in at its yield (a
+   cancellation) must not make the next `await` return as if woken. */
 static PyObject *waiter_await(Waiter *self) {
+    self->yielded = 0;
     return Py_NewRef(self);
 }
 
@@ -952,7 +955,7 @@ static PyTypeObject WaiterType = {
     .tp_doc = "Waiter(loop): what a waiting send or receive awaits (the C twin of _engine.Waiter).",
     .tp_traverse = (traverseproc)waiter_traverse,
     .tp_clear = (inquiry)waiter_clear,
-    .tp_iter = PyObject_SelfIter,
+    .tp_iter = (getiterfunc)waiter_await,
     .tp_iternext = (iternextfunc)waiter_iternext,
     .tp_methods = waiter_methods,
     .tp_members = waiter_members,
