@@ -295,6 +295,28 @@ async def test_cancellation_by_wait_for_and_task_cancel_loses_nothing(make_pair,
     assert received == [str(i).encode() for i in range(total)]
 
 
+async def test_a_cancelled_wait_raises_the_cancel_message(make_pair, transport: str) -> None:
+    """`task.cancel(msg)` reaches the task's CancelledError, as with any
+    asyncio await: for a receive at the head of its line, one queued behind
+    it, and a send that waits for room (a PUSH with no peer)."""
+    pull, push = await make_pair(zeromq.Pull, zeromq.Push, transport)
+    lonely = zeromq.Push(linger=0)
+    try:
+        waits = [pull.receive(), pull.receive(), lonely.send(b"nobody takes it")]
+        tasks = [asyncio.ensure_future(wait) for wait in waits]
+        await asyncio.sleep(0)  # each task now waits
+        for number, task in enumerate(tasks):
+            task.cancel(f"stop {number}")
+        for number, task in enumerate(tasks):
+            with pytest.raises(asyncio.CancelledError) as cancelled:
+                await task
+            assert cancelled.value.args == (f"stop {number}",)
+        await push.send(b"after")  # nothing was taken: the next receive has it
+        assert await within(5, "a receive after the cancelled ones", pull.receive()) == [b"after"]
+    finally:
+        lonely.close()
+
+
 @pytest.mark.timeout(60)
 async def test_req_rep_round_trips_never_stall(make_pair, transport: str) -> None:
     """Each round trip waits on the edge-triggered fd; a missed edge would
@@ -749,14 +771,15 @@ async def test_cancelling_a_task_that_awaits_a_waiter(make_waiter: type[Waiter])
     waiter = make_waiter(asyncio.get_running_loop())
     task = asyncio.ensure_future(_await(waiter))
     await asyncio.sleep(0)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
+    task.cancel("why")  # the task hands its message on to the waiter
+    with pytest.raises(asyncio.CancelledError) as cancelled:
         await task
+    assert cancelled.value.args == ("why",)
     assert waiter.cancelled() and waiter.done()
-    assert waiter.cancel() is False  # already done
-    with pytest.raises(asyncio.CancelledError):
+    assert waiter.cancel("again") is False  # already done
+    with pytest.raises(asyncio.CancelledError, match=r"^why$"):
         waiter.result()
-    with pytest.raises(asyncio.CancelledError):
+    with pytest.raises(asyncio.CancelledError, match=r"^why$"):
         waiter.exception()
     waiter.wake()  # too late: nothing happens
     assert waiter.cancelled()
@@ -814,6 +837,7 @@ async def test_each_await_of_a_waiter_starts_afresh(make_waiter: type[Waiter]) -
     task = asyncio.ensure_future(await_again_after(asyncio.CancelledError))
     await asyncio.sleep(0)  # the task waits on the waiter
     task.cancel()
-    with pytest.raises(asyncio.CancelledError):
+    with pytest.raises(asyncio.CancelledError) as cancelled:
         await task  # the second await finds the waiter cancelled
     assert waiter.cancelled()
+    assert cancelled.value.args == ()  # no message: as asyncio makes it

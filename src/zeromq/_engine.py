@@ -123,7 +123,7 @@ class Waiter:
     from inside a task's step, where a task cannot start another.
     """
 
-    __slots__ = ("_asyncio_future_blocking", "_callback", "_context", "_late", "_loop", "_state")
+    __slots__ = ("_asyncio_future_blocking", "_callback", "_cancel_message", "_context", "_late", "_loop", "_state")
 
     _PENDING, _READY, _EXPIRED, _CANCELLED = 0, 1, 2, 3
 
@@ -136,6 +136,8 @@ class Waiter:
         # Set (for good) when the operation's deadline passes: a wake that
         # comes while the task is not awaiting the waiter is not lost.
         self._late = False
+        # cancel()'s message, which the task's CancelledError carries.
+        self._cancel_message: object = None
 
     def wake(self, expired: bool = False, now: bool = False) -> None:
         """Complete the wait (a no-op once done); `now` resumes the task at once."""
@@ -171,16 +173,21 @@ class Waiter:
     def cancelled(self) -> bool:
         return self._state == Waiter._CANCELLED
 
+    def _cancelled_error(self) -> asyncio.CancelledError:
+        """What a Future raises once cancelled: with cancel()'s message, if any."""
+        message = self._cancel_message
+        return asyncio.CancelledError() if message is None else asyncio.CancelledError(message)
+
     def result(self) -> bool:
         if self._state == Waiter._CANCELLED:
-            raise asyncio.CancelledError
+            raise self._cancelled_error()
         if self._state == Waiter._PENDING:
             raise asyncio.InvalidStateError("the wait is not over")
         return self._state == Waiter._EXPIRED
 
     def exception(self) -> BaseException | None:
         if self._state == Waiter._CANCELLED:
-            raise asyncio.CancelledError
+            raise self._cancelled_error()
         return None
 
     def add_done_callback(
@@ -201,6 +208,7 @@ class Waiter:
         if self._state != Waiter._PENDING:
             return False
         self._state = Waiter._CANCELLED
+        self._cancel_message = msg  # the task's CancelledError carries it
         callback, self._callback = self._callback, None
         if callback is not None:
             self._loop.call_soon(callback, self, context=self._context)

@@ -657,6 +657,7 @@ typedef struct {
     PyObject *loop;
     PyObject *callback; /* the Task's wake-up, while it waits; else NULL */
     PyObject *context;  /* the context to run it in; NULL: the current one's copy */
+    PyObject *cancel_message; /* cancel()'s, which CancelledError carries; NULL: none */
     int state;
     char blocking; /* _asyncio_future_blocking */
     char late;     /* _late: the deadline has passed (set for good) */
@@ -682,6 +683,21 @@ static PyObject *raise_asyncio_error(const char *name, const char *message) {
         PyErr_SetString(cls, message);
         Py_DECREF(cls);
     }
+    return NULL;
+}
+
+/* What a cancelled Future raises: CancelledError(msg), or CancelledError()
+   without a message, as asyncio makes it (and the Python twin). */
+static PyObject *raise_cancelled(Waiter *self) {
+    PyObject *cls = asyncio_error("CancelledError");
+    if (cls == NULL)
+        return NULL;
+    PyObject *exc = self->cancel_message ? PyObject_CallOneArg(cls, self->cancel_message) : PyObject_CallNoArgs(cls);
+    if (exc != NULL) {
+        PyErr_SetObject(cls, exc);
+        Py_DECREF(exc);
+    }
+    Py_DECREF(cls);
     return NULL;
 }
 
@@ -720,6 +736,7 @@ static int waiter_traverse(Waiter *self, visitproc visit, void *arg) {
     Py_VISIT(self->loop);
     Py_VISIT(self->callback);
     Py_VISIT(self->context);
+    Py_VISIT(self->cancel_message);
     return 0;
 }
 
@@ -727,6 +744,7 @@ static int waiter_clear(Waiter *self) {
     Py_CLEAR(self->loop);
     Py_CLEAR(self->callback);
     Py_CLEAR(self->context);
+    Py_CLEAR(self->cancel_message);
     return 0;
 }
 
@@ -815,7 +833,7 @@ static PyObject *waiter_cancelled(Waiter *self, PyObject *unused) {
 
 static PyObject *waiter_result(Waiter *self, PyObject *unused) {
     if (self->state == W_CANCELLED)
-        return raise_asyncio_error("CancelledError", "");
+        return raise_cancelled(self);
     if (self->state == W_PENDING)
         return raise_asyncio_error("InvalidStateError", "the wait is not over");
     return PyBool_FromLong(self->state == W_EXPIRED);
@@ -823,7 +841,7 @@ static PyObject *waiter_result(Waiter *self, PyObject *unused) {
 
 static PyObject *waiter_exception(Waiter *self, PyObject *unused) {
     if (self->state == W_CANCELLED)
-        return raise_asyncio_error("CancelledError", "");
+        return raise_cancelled(self);
     Py_RETURN_NONE;
 }
 
@@ -862,11 +880,19 @@ static PyObject *waiter_remove_done_callback(Waiter *self, PyObject *callback) {
     return PyLong_FromLong(0);
 }
 
-/* cancel(msg=None) -> bool */
+/* cancel(msg=None) -> bool (a Task passes its own cancel()'s message) */
 static PyObject *waiter_cancel(Waiter *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
+    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    if (nargs + nkw > 1 ||
+        (nkw == 1 && PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(kwnames, 0), "msg") != 0)) {
+        PyErr_SetString(PyExc_TypeError, "cancel(msg=None)");
+        return NULL;
+    }
     if (self->state != W_PENDING)
         Py_RETURN_FALSE;
     self->state = W_CANCELLED;
+    if (nargs + nkw == 1 && args[0] != Py_None)
+        Py_XSETREF(self->cancel_message, Py_NewRef(args[0]));
     PyObject *callback = self->callback;
     self->callback = NULL;
     if (callback != NULL) {
@@ -888,8 +914,7 @@ static PySendResult waiter_send(Waiter *self, PyObject *arg, PyObject **result) 
         return PYGEN_NEXT;
     }
     if (!self->yielded && self->state == W_CANCELLED) {
-        *result = NULL;
-        raise_asyncio_error("CancelledError", "");
+        *result = raise_cancelled(self);
         return PYGEN_ERROR;
     }
     self->yielded = 0;
