@@ -64,27 +64,35 @@ async def _waking_on_signals(main: Coroutine[Any, Any, int]) -> int:
     reader.setblocking(False)
     writer.setblocking(False)
     with reader, writer:
+        woken = _wake_loop_on_signals(loop, reader, writer)
         try:
-            previous = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
-        except ValueError:  # not the main thread, where signals are handled
             return await main
-        try:
-            if previous != -1:
-                # Someone's own (an add_signal_handler()): theirs wakes the loop.
-                signal.set_wakeup_fd(previous)
-                return await main
-            try:
-                loop.add_reader(reader.fileno(), _drain, reader)
-            except NotImplementedError:  # a loop that cannot watch fds
-                signal.set_wakeup_fd(-1)
-                return await main
-            try:
-                return await main
-            finally:
+        finally:
+            if woken:
                 signal.set_wakeup_fd(-1)
                 loop.remove_reader(reader.fileno())
-        finally:
             main.close()  # a no-op once it ran; else no "never awaited" warning
+
+
+def _wake_loop_on_signals(
+    loop: asyncio.AbstractEventLoop, reader: socket.socket, writer: socket.socket
+) -> bool:
+    """Point the wakeup fd at `writer` and have the loop watch `reader`;
+    False, leaving things as they were, where that cannot be done or
+    someone's own wakeup fd (an add_signal_handler()'s) wakes the loop."""
+    try:
+        previous = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+    except ValueError:  # not the main thread, where signals are handled
+        return False
+    if previous != -1:
+        signal.set_wakeup_fd(previous)
+        return False
+    try:
+        loop.add_reader(reader.fileno(), _drain, reader)
+    except NotImplementedError:  # a loop that cannot watch fds
+        signal.set_wakeup_fd(-1)
+        return False
+    return True
 
 
 def _drain(sock: socket.socket) -> None:
