@@ -34,7 +34,8 @@ the one loop:
 
 Each row reports messages received per second in all, and fairness: the
 fewest and the most any one receiving socket got, as fractions of their
-mean (1.00 and 1.00 is perfectly fair).
+mean (1.00 and 1.00 is perfectly fair), and how many sockets got nothing at
+all (the median over the rounds; zmq.asyncio starves some at 100 pairs).
 """
 
 from __future__ import annotations
@@ -270,7 +271,12 @@ def measure_scaling(lib: str, row: Scaling, seconds: float) -> dict[str, Any]:
             try:
                 await asyncio.wait_for(ready.wait(), READY_TIMEOUT)
             except TimeoutError:
-                raise BenchError(f"{lib}: {row.title}: a receiver got nothing for {READY_TIMEOUT:.0f} s") from None
+                if lib == "zmq.asyncio":
+                    # It starves some sockets outright (seen at 100 pairs):
+                    # measure that rather than stop; those sockets count 0.
+                    pass
+                else:
+                    raise BenchError(f"{lib}: {row.title}: a receiver got nothing for {READY_TIMEOUT:.0f} s") from None
             start = [*counts]
             began = time.perf_counter()
             await asyncio.sleep(seconds)
@@ -286,6 +292,7 @@ def measure_scaling(lib: str, row: Scaling, seconds: float) -> dict[str, Any]:
             "messages_per_s": sum(got) / elapsed,
             "fewest": min(got) / mean if mean else 0.0,
             "most": max(got) / mean if mean else 0.0,
+            "starved": sum(1 for n in got if n == 0),
         }
 
     return _run_as(lib, run)
@@ -344,6 +351,12 @@ def summarize(measured: dict[str, Any], scaling: Sequence[Scaling]) -> dict[str,
     return {"lateness": lateness_rows, "scaling": scaling_rows}
 
 
+def _scaling_cell(figures: dict[str, float]) -> str:
+    cell = f"{figures['messages_per_s']:,.0f} ({figures['fewest']:.2f}-{figures['most']:.2f})"
+    starved = figures.get("starved", 0)
+    return cell + (f", {starved:g} got nothing" if starved else "")
+
+
 def render(report: dict[str, Any], markdown: bool = False) -> str:
     """The two tables, as text or Markdown."""
     libraries = list(report["lateness"])
@@ -354,11 +367,7 @@ def render(report: dict[str, Any], markdown: bool = False) -> str:
         for lib, by_load in report["lateness"].items() for load, f in by_load.items()
     ]
     scale_header = ["row", *(f"{lib} msg/s (fewest-most)" for lib in libraries)]
-    scale_rows = [
-        [row["title"], *(f"{row[lib]['messages_per_s']:,.0f} ({row[lib]['fewest']:.2f}-{row[lib]['most']:.2f})"
-                         for lib in libraries)]
-        for row in report["scaling"].values()
-    ]
+    scale_rows = [[row["title"], *(_scaling_cell(row[lib]) for lib in libraries)] for row in report["scaling"].values()]
     m = report["machine"]
     about = [
         f"commit {report['commit']}, {m['cpus']} x {m['cpu_model']}, {m['python']}; median of "

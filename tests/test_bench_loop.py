@@ -40,3 +40,5 @@ def test_quick_json_has_every_row_for_every_library() -> None:
             assert figures["messages_per_s"] > 0, (row["title"], lib, figures)
             # Every receiving socket was counted: the fewest is at most the mean.
             assert 0 <= figures["fewest"] <= 1 <= figures["most"], (row["title"], lib, figures)
+            # Sockets that got nothing at all are counted, not a reason to stop.
+            assert (figures["starved"] > 0) == (figures["fewest"] == 0), (row["title"], lib, figures)
