@@ -608,6 +608,11 @@ class ThreadSafe(SocketBase):
             for lane in lanes:
                 # An operation of any loop woken from now on fails with ENOTSOCK.
                 lane._closed = True
+        # This thread's own count goes first, before any loop is asked to let
+        # go: the last lane to let go then closes the socket, in its own
+        # thread, even when its loop does so before this thread gets here
+        # again (without lanes, this closes it).
+        self._lane_closed()
         for lane in lanes:
             runner = lane._runner
             if runner.is_running() and not runner.is_current():
@@ -617,7 +622,6 @@ class ThreadSafe(SocketBase):
                 except RuntimeError:
                     pass  # it ended just now: nothing of it runs any more
             self._close_lane(lane)
-        self._lane_closed()
 
     def _close_lane(self, lane: Lane) -> None:
         try:
