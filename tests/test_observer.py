@@ -828,3 +828,33 @@ def test_event_repr_shows_what_is_set() -> None:
         "Event(type='connect:retry', address='tcp://a:1', interval=5)"
     )
     assert repr(Event("end")) == "Event(type='end')"
+
+
+async def test_close_from_another_thread_ends_a_receive_waiting_in_the_loop() -> None:
+    # close() from another thread woke the waiting receive from that thread,
+    # though asyncio's objects are not thread-safe: in debug mode asyncio
+    # refuses that (RuntimeError in the closing thread), and otherwise it
+    # worked only because other wake-ups of the loop followed.
+    asyncio.get_running_loop().set_debug(True)
+    failed: list[BaseException] = []
+
+    def close() -> None:
+        try:
+            events.close()
+        except BaseException as exc:
+            failed.append(exc)
+
+    async with zeromq.Dealer(linger=0) as sock:
+        events = sock.events
+        waiting = asyncio.ensure_future(events.receive())
+        await asyncio.sleep(0)  # one loop turn: the receive now waits for an event
+        assert not waiting.done()
+        closer = threading.Thread(target=close)
+        closer.start()
+        closer.join(WAIT)  # close() itself never waits for the loop
+        assert failed == []
+        with pytest.raises(ZMQError, match="Observer is closed"):
+            async with asyncio.timeout(WAIT):
+                await waiting
+        assert events.closed
+        assert not sock.closed  # closing the observer leaves the socket open

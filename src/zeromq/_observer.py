@@ -309,6 +309,20 @@ class Observer:
         if self._stopped:
             return
         self._stopped = True
+        pump = self._pump
+        if pump is not None and _pumping(pump) and not pump.runner.is_current():
+            # From another thread: the queue, the waiting receives and the
+            # monitor belong to the loop (or trio run) the pump runs in, whose
+            # objects no other thread may touch (as in _socket_closed).
+            try:
+                pump.runner.call_soon(self._stop)
+                return
+            except RuntimeError:
+                pass  # the pump's loop has ended just now: nothing of it waits
+        self._stop()
+
+    def _stop(self) -> None:
+        """The rest of `close()`, in the pump's loop where one runs."""
         self._events.clear()
         self._wake()
         if self._ended:
