@@ -458,6 +458,17 @@ class Lane(Engine):
             for waiter in list(line):
                 waiter.wake()
 
+    def _close_quietly(self) -> None:
+        """`_close_engine` at exit, in the lane's own loop: its waiting
+        operations are not woken (they would raise into a thread that dies
+        with the process, printing tracebacks at exit), and stay referenced
+        (`_WAITING`) as they were: collected, their tasks would say they were
+        destroyed pending."""
+        self._closed = True
+        self._target = CLOSED_TARGET
+        self._unwatch()
+        self._release_poller()
+
     def _drop(self) -> None:
         """Release the lane of a loop that has ended for good: nothing of it
         will run again, so its waiters are dropped, not woken."""
@@ -596,6 +607,11 @@ class ThreadSafe(SocketBase):
         closed once every loop has let go of it. Otherwise as
         `Socket.close`.
         """
+        self._close_lanes(quietly=False)
+
+    def _close_lanes(self, quietly: bool) -> None:
+        """`close()`; `quietly` (at exit): without waking the pending
+        operations, which would raise into threads that die with the process."""
         if self._closed:
             return
         with _ATTACHING:
@@ -617,16 +633,18 @@ class ThreadSafe(SocketBase):
             runner = lane._runner
             if runner.is_running() and not runner.is_current():
                 try:
-                    runner.call_soon(self._close_lane, lane)
+                    runner.call_soon(self._close_lane, lane, quietly)
                     continue
                 except RuntimeError:
                     pass  # it ended just now: nothing of it runs any more
-            self._close_lane(lane)
+            self._close_lane(lane, quietly)
 
-    def _close_lane(self, lane: Lane) -> None:
+    def _close_lane(self, lane: Lane, quietly: bool = False) -> None:
         try:
             if lane._runner.is_closed():
                 lane._drop()
+            elif quietly:
+                lane._close_quietly()
             else:
                 lane._close_engine()
         finally:
@@ -695,8 +713,7 @@ class ThreadSafe(SocketBase):
             # under them (libzmq checks a socket before it locks it). As
             # close() does, each loop lets go in its own thread and the last
             # closes the socket; the exit waits a moment for that.
-            if not self._closed:
-                self.close()
+            self._close_lanes(quietly=True)
             if exit_closed.wait(time_left(deadline)) or self._native.closed:
                 return
         elif not self._closed:
