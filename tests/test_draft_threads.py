@@ -133,16 +133,20 @@ async def connected(shared: Shared, transport: str) -> tuple[Any, Any]:
     return receiving, sending
 
 
-def taker(sock: Any, tally: Tally) -> Callable[[], Coroutine[Any, Any, list[tuple[int, bytes]]]]:
+def taker(
+    sock: Any, tally: Tally, cap: int | None = None
+) -> Callable[[], Coroutine[Any, Any, list[tuple[int, bytes]]]]:
     """A loop's receiving: two tasks calling receive() in turn until the
-    socket closes; each message with the number of its call in this loop."""
+    socket closes (or, with `cap`, until the loop has that many messages: one
+    more may come, the other task's call); each message with the number of
+    its call in this loop."""
 
     async def main() -> list[tuple[int, bytes]]:
         calls = itertools.count()
         log: list[tuple[int, bytes]] = []
 
         async def receiving() -> None:
-            while True:
+            while cap is None or len(log) < cap:
                 number = next(calls)  # numbered in the same step as the call
                 try:
                     message = await sock.receive()
@@ -197,7 +201,12 @@ def test_loops_in_several_threads_share_both_sockets_losing_and_duplicating_noth
     receiving, sending = asyncio.run(connected(shared, transport))
     try:
         tally = Tally()
-        takers = [in_thread(taker(receiving, tally), library) for library in LIBRARIES]
+        # Which loop takes a message is up to the threads' scheduling: under
+        # load one loop took all 600 in about 1 run of 5. Capped at two thirds
+        # (or one more), each loop leaves the rest to the others, so that
+        # several loops always share the socket.
+        cap = 2 * per_loop * len(LIBRARIES) // 3
+        takers = [in_thread(taker(receiving, tally, cap), library) for library in LIBRARIES]
         givers = [
             in_thread(giver(sending, shared, n, per_loop), library) for n, library in enumerate(LIBRARIES)
         ]
@@ -214,7 +223,6 @@ def test_loops_in_several_threads_share_both_sockets_losing_and_duplicating_noth
     for log in logs:
         for sender, numbers in in_call_order(log).items():
             assert numbers == sorted(numbers), f"loop received loop {sender}'s messages out of order"
-    assert sum(1 for log in logs if log) >= 2  # the loops really did share the work
 
 
 async def echo(server: Any) -> None:
