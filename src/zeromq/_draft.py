@@ -441,8 +441,8 @@ class Lane(Engine):
     def _send_timeout(self, value: int) -> None:
         pass
 
-    def _close_engine(self) -> None:
-        super()._close_engine()  # the loop stops watching the poller's fd first
+    def _close_engine(self, wake: bool = True) -> None:
+        super()._close_engine(wake)  # the loop stops watching the poller's fd first
         self._release_poller()
 
     def _let_go(self) -> None:
@@ -457,17 +457,6 @@ class Lane(Engine):
         for line in (self._receivers, self._senders):
             for waiter in list(line):
                 waiter.wake()
-
-    def _close_quietly(self) -> None:
-        """`_close_engine` at exit, in the lane's own loop: its waiting
-        operations are not woken (they would raise into a thread that dies
-        with the process, printing tracebacks at exit), and stay referenced
-        (`_WAITING`) as they were: collected, their tasks would say they were
-        destroyed pending."""
-        self._closed = True
-        self._target = CLOSED_TARGET
-        self._unwatch()
-        self._release_poller()
 
     def _drop(self) -> None:
         """Release the lane of a loop that has ended for good: nothing of it
@@ -639,14 +628,12 @@ class ThreadSafe(SocketBase):
                     pass  # it ended just now: nothing of it runs any more
             self._close_lane(lane, quietly)
 
-    def _close_lane(self, lane: Lane, quietly: bool = False) -> None:
+    def _close_lane(self, lane: Lane, quietly: bool) -> None:
         try:
             if lane._runner.is_closed():
                 lane._drop()
-            elif quietly:
-                lane._close_quietly()
             else:
-                lane._close_engine()
+                lane._close_engine(wake=not quietly)
         finally:
             self._lane_closed(lane)
 

@@ -644,10 +644,17 @@ class Engine:
             for waiter in [w for w in line if getattr(w, "_loop", None) is loop]:
                 line.remove(waiter)
 
-    def _close_engine(self) -> None:
+    def _close_engine(self, wake: bool = True) -> None:
+        """Mark the engine closed and stop watching; `wake` (not at exit,
+        where they would raise into threads that die with the process): wake
+        every waiting operation, which then fails with ENOTSOCK. Unwoken, they
+        stay referenced (`_WAITING`): collected, their tasks would say they
+        were destroyed pending."""
         self._closed = True
         self._target = CLOSED_TARGET
         self._unwatch()
+        if not wake:
+            return
         # Every waiting operation, head or not, is woken at once; each sees
         # _closed, fails with ENOTSOCK and leaves its line.
         for line in (self._receivers, self._senders):
