@@ -309,17 +309,8 @@ class Observer:
         if self._stopped:
             return
         self._stopped = True
-        pump = self._pump
-        if pump is not None and _pumping(pump) and not pump.runner.is_current():
-            # From another thread: the queue, the waiting receives and the
-            # monitor belong to the loop (or trio run) the pump runs in, whose
-            # objects no other thread may touch (as in _socket_closed).
-            try:
-                pump.runner.call_soon(self._stop)
-                return
-            except RuntimeError:
-                pass  # the pump's loop has ended just now: nothing of it waits
-        self._stop()
+        if not (_pumping(self._pump) and self._handed_to_pump(self._stop)):
+            self._stop()
 
     def _stop(self) -> None:
         """The rest of `close()`, in the pump's loop where one runs."""
@@ -357,14 +348,23 @@ class Observer:
         """
         if self._ended:
             return
+        if not self._handed_to_pump(self._socket_closed_here):
+            self._keep_draining()
+
+    def _handed_to_pump(self, work: Callable[[], None]) -> bool:
+        """From another thread than the pump's loop (or trio run), whose
+        objects (the pump, the queue, the waiting receives) no other thread
+        may touch: hand `work` to that loop and say so. False where it is to
+        be done here: no pump, this is its loop, or that loop has ended (just
+        now, perhaps: then nothing of it runs or waits any more)."""
         pump = self._pump
-        if pump is not None and not pump.runner.is_current():
-            try:
-                pump.runner.call_soon(self._socket_closed_here)
-                return
-            except RuntimeError:
-                pass  # the pump's loop has ended (just now, perhaps)
-        self._keep_draining()
+        if pump is None or pump.runner.is_current():
+            return False
+        try:
+            pump.runner.call_soon(work)
+        except RuntimeError:
+            return False
+        return True
 
     def _socket_closed_here(self) -> None:
         """`_socket_closed`, handed to the pump's loop and run in it."""
