@@ -90,11 +90,12 @@ QUICK_SECONDS = 0.1
 BIG = 1_000_000
 
 CPU_TARGET = 1.4
+"""Main-thread CPU time per round trip per end, at most this times pyzmq sync's."""
+
 # Issue #16's CPU target is for asyncio's own loop. On uvloop every wait goes
 # through the loop's turn and the asyncio Task's suspend and resume, which
 # alone cost about 1.4x pyzmq sync's CPU per end (docs/benchmarks.md).
 _NO_CPU_TARGET = " no target (the wait through uvloop alone costs about 1.4x)"
-"""Main-thread CPU time per round trip per end, at most this times pyzmq sync's."""
 
 
 @dataclass(frozen=True)
